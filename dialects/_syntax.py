@@ -1,0 +1,45 @@
+"""Shared custom-syntax helpers for the attribute printers and parsers of our dialects.
+
+Our attributes print their fields as ``key value`` pairs separated by commas, for example
+``#moe.model<"qwen3", hidden 2048, ffn 768>``. Keeping the key next to each value makes
+the IR readable without a manual, and parsing by key keeps the order explicit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+
+
+def parse_fields(parser: AttrParser, readers: dict[str, Callable[[], object]]) -> dict[str, object]:
+    """Parse ``key value`` pairs, each key exactly once and in the order given by ``readers``."""
+    values: dict[str, object] = {}
+    for position, (key, read) in enumerate(readers.items()):
+        if position:
+            parser.parse_punctuation(",")
+        parser.parse_keyword(key, f" (field {position + 1} of {len(readers)})")
+        values[key] = read()
+    return values
+
+
+def print_fields(printer: Printer, fields: Sequence[tuple[str, str]]) -> None:
+    printer.print_string(", ".join(f"{key} {text}" for key, text in fields))
+
+
+def format_float(value: float) -> str:
+    """Shortest text that parses back to the same float and always reads as a float."""
+    text = repr(float(value))
+    return text if ("." in text or "e" in text or "inf" in text or "nan" in text) else text + ".0"
+
+
+def parse_positive_int(parser: AttrParser, what: str) -> int:
+    return parser.parse_integer(
+        allow_boolean=False, allow_negative=False, context_msg=f" for {what}"
+    )
+
+
+def parse_real(parser: AttrParser) -> float:
+    """A float or an integer literal, as a float (``25`` and ``25.0`` both accepted)."""
+    return float(parser.parse_number())

@@ -1,0 +1,362 @@
+"""The `chiplet` dialect: the machine, and where weights and tokens go on it.
+
+The machine is described by one `#chiplet.system<...>` attribute, attached to the module as
+`chiplet.system`, so that every pass and test is a pure function of its input file. Chiplets are
+named by their row-major id `row * cols + col` on the `rows x cols` mesh.
+
+```mlir
+builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", mesh 2x2,
+    clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608,
+    ddr [25.6 at 0, 25.6 at 1, 25.6 at 3, 25.6 at 2], d2d_gbps 288.0, hop_latency 10,
+    element_bytes 1, slice_buffers 12>} {
+  chiplet.slice expert 3 slice 1 of 4 bytes 98304
+  chiplet.stream expert 3 slice 1 stops array<i64: 0, 1, 3>
+  chiplet.transfer from 0 to 1 bytes 98304
+}
+```
+
+Units: `clock_ghz` in GHz, `ddr` and `d2d_gbps` in GB/s (1e9 bytes per second), `sram_bytes` and
+`bytes` in bytes, `hop_latency` in clock cycles per D2D hop.
+
+The ops are the compiler's intermediate vocabulary:
+
+- `chiplet.slice`: micro-slice `slice` of `of` of an expert's FFN dimension (R1), with the bytes
+  it occupies; the sharding pass creates them, later passes annotate them.
+- `chiplet.stream`: the trajectory of one slice: the ordered chiplets it visits (R2, R5).
+- `chiplet.transfer`: one D2D transfer between two chiplets.
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import (
+    I64,
+    ArrayAttr,
+    DenseArrayBase,
+    FloatData,
+    IntAttr,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+)
+from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute
+from xdsl.irdl import IRDLOperation, irdl_attr_definition, irdl_op_definition, prop_def
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import VerifyException
+
+from dialects._syntax import (
+    format_float,
+    parse_fields,
+    parse_positive_int,
+    parse_real,
+    print_fields,
+)
+
+SYSTEM_ATTR_NAME = "chiplet.system"
+
+
+@irdl_attr_definition
+class SystemAttr(ParametrizedAttribute):
+    """A multi-chiplet machine: mesh, engines, SRAM, DDR channels and D2D links."""
+
+    name = "chiplet.system"
+
+    system_name: StringAttr
+    rows: IntAttr
+    cols: IntAttr
+    clock_ghz: FloatData
+    ops_per_cycle: IntAttr
+    sram_bytes: IntAttr
+    ddr_gbps: ArrayAttr[FloatData]
+    ddr_chiplets: ArrayAttr[IntAttr]
+    d2d_gbps: FloatData
+    hop_latency: IntAttr
+    element_bytes: IntAttr
+    slice_buffers: IntAttr
+
+    def __init__(
+        self,
+        system_name: str,
+        *,
+        rows: int,
+        cols: int,
+        clock_ghz: float,
+        ops_per_cycle: int,
+        sram_bytes: int,
+        ddr: list[tuple[float, int]],
+        d2d_gbps: float,
+        hop_latency: int,
+        element_bytes: int,
+        slice_buffers: int,
+    ):
+        super().__init__(
+            StringAttr(system_name),
+            IntAttr(rows),
+            IntAttr(cols),
+            FloatData(float(clock_ghz)),
+            IntAttr(ops_per_cycle),
+            IntAttr(sram_bytes),
+            ArrayAttr([FloatData(float(gbps)) for gbps, _ in ddr]),
+            ArrayAttr([IntAttr(chiplet) for _, chiplet in ddr]),
+            FloatData(float(d2d_gbps)),
+            IntAttr(hop_latency),
+            IntAttr(element_bytes),
+            IntAttr(slice_buffers),
+        )
+
+    # -- syntax -------------------------------------------------------------------------------
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser):
+        def mesh() -> tuple[int, int]:
+            # `2x2` lexes as the integer 2 followed by the bare identifier `x2`.
+            rows = parse_positive_int(parser, "mesh rows")
+            cols_token = parser.parse_identifier()
+            if not (cols_token.startswith("x") and cols_token[1:].isdigit()):
+                parser.raise_error(f"expected mesh as ROWSxCOLS, got '{rows}{cols_token}'")
+            return rows, int(cols_token[1:])
+
+        def ddr() -> list[tuple[float, int]]:
+            def channel() -> tuple[float, int]:
+                gbps = parse_real(parser)
+                parser.parse_keyword("at", " between a DDR channel's GB/s and its chiplet")
+                return gbps, parse_positive_int(parser, "the DDR channel's chiplet")
+
+            return parser.parse_comma_separated_list(parser.Delimiter.SQUARE, channel)
+
+        with parser.in_angle_brackets():
+            system_name = parser.parse_str_literal(" for the system name")
+            parser.parse_punctuation(",")
+            f = parse_fields(
+                parser,
+                {
+                    "mesh": mesh,
+                    "clock_ghz": lambda: parse_real(parser),
+                    "ops_per_cycle": lambda: parse_positive_int(parser, "ops_per_cycle"),
+                    "sram_bytes": lambda: parse_positive_int(parser, "sram_bytes"),
+                    "ddr": ddr,
+                    "d2d_gbps": lambda: parse_real(parser),
+                    "hop_latency": lambda: parse_positive_int(parser, "hop_latency"),
+                    "element_bytes": lambda: parse_positive_int(parser, "element_bytes"),
+                    "slice_buffers": lambda: parse_positive_int(parser, "slice_buffers"),
+                },
+            )
+        rows, cols = f["mesh"]
+        channels = f["ddr"]
+        return (
+            StringAttr(system_name),
+            IntAttr(rows),
+            IntAttr(cols),
+            FloatData(f["clock_ghz"]),
+            IntAttr(f["ops_per_cycle"]),
+            IntAttr(f["sram_bytes"]),
+            ArrayAttr([FloatData(g) for g, _ in channels]),
+            ArrayAttr([IntAttr(c) for _, c in channels]),
+            FloatData(f["d2d_gbps"]),
+            IntAttr(f["hop_latency"]),
+            IntAttr(f["element_bytes"]),
+            IntAttr(f["slice_buffers"]),
+        )
+
+    def print_parameters(self, printer: Printer) -> None:
+        ddr = ", ".join(f"{format_float(g)} at {c}" for g, c in self.ddr)
+        with printer.in_angle_brackets():
+            printer.print_string_literal(self.system_name.data)
+            printer.print_string(", ")
+            print_fields(
+                printer,
+                [
+                    ("mesh", f"{self.rows.data}x{self.cols.data}"),
+                    ("clock_ghz", format_float(self.clock_ghz.data)),
+                    ("ops_per_cycle", str(self.ops_per_cycle.data)),
+                    ("sram_bytes", str(self.sram_bytes.data)),
+                    ("ddr", f"[{ddr}]"),
+                    ("d2d_gbps", format_float(self.d2d_gbps.data)),
+                    ("hop_latency", str(self.hop_latency.data)),
+                    ("element_bytes", str(self.element_bytes.data)),
+                    ("slice_buffers", str(self.slice_buffers.data)),
+                ],
+            )
+
+    # -- meaning ------------------------------------------------------------------------------
+
+    def verify(self) -> None:
+        positive_ints = ("rows", "cols", "ops_per_cycle", "sram_bytes", "element_bytes")
+        for key in positive_ints:
+            if getattr(self, key).data <= 0:
+                raise VerifyException(
+                    f"system {key} must be positive, got {getattr(self, key).data}"
+                )
+        for key in ("clock_ghz", "d2d_gbps"):
+            if not getattr(self, key).data > 0:
+                raise VerifyException(
+                    f"system {key} must be positive, got {getattr(self, key).data}"
+                )
+        if self.hop_latency.data < 0:
+            raise VerifyException(f"system hop_latency must be >= 0, got {self.hop_latency.data}")
+        if self.slice_buffers.data < 2:
+            raise VerifyException(
+                f"system slice_buffers must be at least 2 (one to compute, one to receive), "
+                f"got {self.slice_buffers.data}"
+            )
+        if not self.ddr_gbps.data:
+            raise VerifyException("system needs at least one DDR channel")
+        if len(self.ddr_gbps.data) != len(self.ddr_chiplets.data):
+            raise VerifyException("system DDR bandwidth and chiplet lists differ in length")
+        for index, (gbps, chiplet) in enumerate(self.ddr):
+            if not gbps > 0:
+                raise VerifyException(f"DDR channel {index} bandwidth must be positive, got {gbps}")
+            if not 0 <= chiplet < self.num_chiplets:
+                raise VerifyException(
+                    f"DDR channel {index} attaches to chiplet {chiplet}, but the {self.rows.data}x"
+                    f"{self.cols.data} mesh has chiplets 0..{self.num_chiplets - 1}"
+                )
+
+    @property
+    def num_chiplets(self) -> int:
+        return self.rows.data * self.cols.data
+
+    @property
+    def ddr(self) -> list[tuple[float, int]]:
+        """(GB/s, attached chiplet) of every DDR channel, in channel order."""
+        return [
+            (g.data, c.data)
+            for g, c in zip(self.ddr_gbps.data, self.ddr_chiplets.data, strict=True)
+        ]
+
+    def coords(self, chiplet: int) -> tuple[int, int]:
+        return divmod(chiplet, self.cols.data)
+
+    def hops(self, src: int, dst: int) -> int:
+        (r0, c0), (r1, c1) = self.coords(src), self.coords(dst)
+        return abs(r0 - r1) + abs(c0 - c1)
+
+
+def system_of(op: Operation) -> SystemAttr | None:
+    """The `chiplet.system` attribute of the module enclosing `op`, if any."""
+    current: Operation | None = op
+    while current is not None:
+        if isinstance(current, ModuleOp):
+            attr = current.attributes.get(SYSTEM_ATTR_NAME)
+            if attr is not None:
+                return attr if isinstance(attr, SystemAttr) else None
+        current = current.parent_op()
+    return None
+
+
+def _check_chiplet(op: Operation, chiplet: int, what: str) -> None:
+    if chiplet < 0:
+        raise VerifyException(f"{what} {chiplet} is negative")
+    system = system_of(op)
+    if system is not None and chiplet >= system.num_chiplets:
+        raise VerifyException(
+            f"{what} {chiplet} is outside the {system.rows.data}x{system.cols.data} mesh "
+            f"(chiplets 0..{system.num_chiplets - 1})"
+        )
+
+
+def _int(attr: Attribute) -> int:
+    assert isinstance(attr, IntegerAttr)
+    return attr.value.data
+
+
+@irdl_op_definition
+class SliceOp(IRDLOperation):
+    """Micro-slice `slice` (0-based) of `of` of one expert's FFN dimension, and its bytes."""
+
+    name = "chiplet.slice"
+
+    expert = prop_def(IntegerAttr[I64])
+    slice = prop_def(IntegerAttr[I64])
+    of = prop_def(IntegerAttr[I64])
+    bytes = prop_def(IntegerAttr[I64])
+
+    assembly_format = "`expert` $expert `slice` $slice `of` $of `bytes` $bytes attr-dict"
+
+    def __init__(self, expert: int, slice: int, of: int, bytes: int):
+        super().__init__(
+            properties={
+                "expert": IntegerAttr(expert, 64),
+                "slice": IntegerAttr(slice, 64),
+                "of": IntegerAttr(of, 64),
+                "bytes": IntegerAttr(bytes, 64),
+            }
+        )
+
+    def verify_(self) -> None:
+        expert, index, count, size = (
+            _int(a) for a in (self.expert, self.slice, self.of, self.bytes)
+        )
+        if expert < 0:
+            raise VerifyException(f"expert id {expert} is negative")
+        if count <= 0:
+            raise VerifyException(f"slice count must be positive, got {count}")
+        if not 0 <= index < count:
+            raise VerifyException(f"slice {index} is outside 0..{count - 1}")
+        if size <= 0:
+            raise VerifyException(f"slice bytes must be positive, got {size}")
+
+
+@irdl_op_definition
+class StreamOp(IRDLOperation):
+    """The trajectory of one slice: the chiplets it visits, in order (first = entry)."""
+
+    name = "chiplet.stream"
+
+    expert = prop_def(IntegerAttr[I64])
+    slice = prop_def(IntegerAttr[I64])
+    stops = prop_def(DenseArrayBase)
+
+    assembly_format = "`expert` $expert `slice` $slice `stops` qualified($stops) attr-dict"
+
+    def __init__(self, expert: int, slice: int, stops: list[int]):
+        super().__init__(
+            properties={
+                "expert": IntegerAttr(expert, 64),
+                "slice": IntegerAttr(slice, 64),
+                "stops": DenseArrayBase.from_list(IntegerAttr(0, 64).type, stops),
+            }
+        )
+
+    def verify_(self) -> None:
+        stops = list(self.stops.get_values())
+        if not stops:
+            raise VerifyException("a stream needs at least one stop")
+        if len(set(stops)) != len(stops):
+            raise VerifyException(f"stream visits a chiplet twice: stops {stops}")
+        for chiplet in stops:
+            _check_chiplet(self, chiplet, "stop chiplet")
+
+
+@irdl_op_definition
+class TransferOp(IRDLOperation):
+    """One D2D transfer of `bytes` bytes from chiplet `from` to chiplet `to`."""
+
+    name = "chiplet.transfer"
+
+    src = prop_def(IntegerAttr[I64], prop_name="from")
+    dst = prop_def(IntegerAttr[I64], prop_name="to")
+    bytes = prop_def(IntegerAttr[I64])
+
+    assembly_format = "`from` $from `to` $to `bytes` $bytes attr-dict"
+
+    def __init__(self, src: int, dst: int, bytes: int):
+        super().__init__(
+            properties={
+                "from": IntegerAttr(src, 64),
+                "to": IntegerAttr(dst, 64),
+                "bytes": IntegerAttr(bytes, 64),
+            }
+        )
+
+    def verify_(self) -> None:
+        src, dst, size = _int(self.src), _int(self.dst), _int(self.bytes)
+        _check_chiplet(self, src, "source chiplet")
+        _check_chiplet(self, dst, "destination chiplet")
+        if src == dst:
+            raise VerifyException(f"a transfer needs two different chiplets, got {src} to itself")
+        if size <= 0:
+            raise VerifyException(f"transfer bytes must be positive, got {size}")
+
+
+Chiplet = Dialect("chiplet", [SliceOp, StreamOp, TransferOp], [SystemAttr])

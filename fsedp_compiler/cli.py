@@ -1,0 +1,120 @@
+"""`fsedp-opt`: the mlir-opt style driver, built on xDSL's `xDSLOptMain`.
+
+It offers our dialects, passes, targets and the `.moe` front end (see `registry.py`) and turns
+every user error into a message and a non-zero exit code instead of a Python traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import IO
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
+from xdsl.xdsl_opt_main import xDSLOptMain
+
+from fsedp_compiler import registry
+from fsedp_compiler.errors import FsedpError
+
+EXIT_USER_ERROR = 1
+EXIT_USAGE_ERROR = 2
+
+
+class FsedpOptMain(xDSLOptMain):
+    version_format = "fsedp-opt built on xdsl {xdsl_version}"
+
+    def __init__(self, args: Sequence[str] | None = None):
+        super().__init__(description="FSE-DP MoE compiler driver", args=args)
+
+    def register_all_dialects(self) -> None:
+        # A curated set instead of xDSL's whole multiverse keeps start-up fast.
+        for name, factory in registry.get_all_dialects().items():
+            self.ctx.register_dialect(name, factory)
+
+    def register_all_passes(self) -> None:
+        for name, factory in registry.get_all_passes().items():
+            self.register_pass(name, factory)
+
+    def register_all_targets(self) -> None:
+        self.available_targets.update(registry.get_all_targets())
+
+    def register_all_frontends(self) -> None:
+        self.available_frontends.update(registry.get_all_frontends())
+
+    def setup_pipeline(self) -> None:
+        try:
+            super().setup_pipeline()
+        except ValueError as error:
+            message = str(error)
+            if message.startswith("Unrecognized passes"):
+                known = ", ".join(sorted(self.available_passes))
+                message = f"{message}; known passes: {known}"
+            raise FsedpError(message) from None
+
+    def parse_chunk(
+        self, chunk: IO[bytes], file_extension: str, start_offset: int = 0
+    ) -> ModuleOp | None:
+        try:
+            return super().parse_chunk(chunk, file_extension, start_offset)
+        except FsedpError as error:
+            # --split-input-file hands the front end one chunk; report lines of the whole file.
+            if error.line is not None:
+                error.line += start_offset
+            raise
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    sys.exit(run(args))
+
+
+def run(args: Sequence[str] | None = None) -> int:
+    """Run the driver and return its exit code; user errors are printed, never raised."""
+    try:
+        FsedpOptMain(args).run()
+    except FsedpError as error:
+        print(error.format(), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except ParseError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except DiagnosticException as error:
+        print(format_diagnostic(error), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except ArgSpecParseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - last resort: an internal bug, said as such
+        if os.environ.get("FSEDP_TRACEBACK"):
+            traceback.print_exc()
+        print(
+            f"internal error: {type(error).__name__}: {error}\n"
+            "this is a bug in fsedp; set FSEDP_TRACEBACK=1 for the traceback",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def format_diagnostic(error: DiagnosticException, context_lines: int = 3) -> str:
+    """The error message and the offending op from xDSL's annotated IR dump (not all of it)."""
+    lines = [f"error: {error}"]
+    for note in getattr(error, "__notes__", []):
+        lines.extend(_excerpt_around_marker(note.splitlines(), context_lines))
+    return "\n".join(lines)
+
+
+def _excerpt_around_marker(note: list[str], context: int) -> list[str]:
+    marked = [i for i, line in enumerate(note) if line.lstrip().startswith("^")]
+    if not marked or len(note) <= 4 * context + 8:
+        return note
+    first = max(0, marked[0] - 1 - context)
+    last = min(len(note), marked[-1] + 2 + context)
+    return ["..."] * (first > 0) + note[first:last] + ["..."] * (last < len(note))

@@ -1,0 +1,675 @@
+"""The `.moe` front end: text in the `.moe` language (grammar in `moe.lark`) to `moe` IR.
+
+A `.moe` file names a machine, a model, a workload and optionally a strategy:
+
+    system paper-2x2 { sram_bytes = 8388608 }      // a preset, fields override it
+    model deepseek-moe-16b                          // a preset, `from "config.json"`, or fields
+    workload { tokens = 256  routing = zipf(s = 1.2, seed = 7) }
+    strategy fsedp-paired { slices = 16 }           // compiler pipeline and its options
+
+It becomes one module: the machine as the `chiplet.system` attribute, the strategy as
+`fsedp.strategy` / `fsedp.strategy_options`, and one `moe.layer` holding the routing. Every
+mistake is reported as an `FsedpError` with file, line and column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import IO, Any
+
+import lark
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    BoolAttr,
+    DictionaryAttr,
+    FloatAttr,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+    f64,
+)
+from xdsl.ir import Attribute
+from xdsl.utils.frontend import Frontend
+
+from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
+from dialects.moe import LayerOp, ModelAttr
+from fsedp_compiler import presets, routing
+from fsedp_compiler.errors import FsedpError
+
+STRATEGY_ATTR = "fsedp.strategy"
+STRATEGY_OPTIONS_ATTR = "fsedp.strategy_options"
+ROUTING_SOURCE_ATTR = "fsedp.routing"
+KNOWN_STRATEGIES = ("fsedp", "fsedp-paired", "ep", "hydra")
+DEFAULT_SEED = 0
+
+
+# -- syntax tree to located values ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loc:
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Name:
+    """A bare identifier used as a value (`order = paired`), as opposed to a "string"."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Value:
+    data: Any
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: list[Value]
+    kwargs: dict[str, Value]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    value: Value
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str
+    source: Value | None  # preset name, or `from "file"` for models
+    fields: list[Field]
+    loc: Loc
+
+
+def _loc(item: lark.Token | lark.tree.Meta) -> Loc:
+    return Loc(item.line, item.column)
+
+
+@lark.v_args(meta=True)
+class _ToBlocks(lark.Transformer):
+    """Turns the parse tree into `Block`s whose values remember where they were written."""
+
+    def number(self, meta, children):
+        (token,) = children
+        text = str(token)
+        is_int = text.lstrip("+-").isdigit()
+        return Value(int(text) if is_int else float(text), _loc(token))
+
+    def string(self, meta, children):
+        (token,) = children
+        return Value(json.loads(token), _loc(token))
+
+    def name(self, meta, children):
+        (token,) = children
+        return Value(Name(str(token)), _loc(token))
+
+    def boolean(self, meta, children):
+        (token,) = children
+        return Value(str(token) == "true", _loc(token))
+
+    def list(self, meta, children):
+        return Value([c for c in children if c is not None], _loc(meta))
+
+    def channel(self, meta, children):
+        gbps, chiplet = children
+        return Value(presets.DdrChannel(float(gbps), int(chiplet)), _loc(meta))
+
+    def keyword_arg(self, meta, children):
+        key, value = children
+        return (str(key), value, _loc(key))
+
+    def call(self, meta, children):
+        func, *raw_args = children
+        args: list[Value] = []
+        kwargs: dict[str, Value] = {}
+        for arg in raw_args:
+            if arg is None:
+                continue
+            if isinstance(arg, tuple):
+                key, value, loc = arg
+                if key in kwargs:
+                    raise _located(f"argument '{key}' given twice", loc)
+                kwargs[key] = value
+            else:
+                args.append(arg)
+        return Value(Call(str(func), args, kwargs), _loc(meta))
+
+    def field(self, meta, children):
+        key, value = children
+        return Field(str(key), value, _loc(key))
+
+    def body(self, meta, children):
+        return list(children)
+
+    def from_file(self, meta, children):
+        (token,) = children
+        return Value(("from", json.loads(token)), _loc(token))
+
+    def _block(self, kind, meta, children):
+        source: Value | None = None
+        fields: list[Field] = []
+        for child in children:
+            if isinstance(child, lark.Token):
+                source = Value(Name(str(child)), _loc(child))
+            elif isinstance(child, Value):
+                source = child
+            elif isinstance(child, list):
+                fields = child
+        return Block(kind, source, fields, _loc(meta))
+
+    def system(self, meta, children):
+        return self._block("system", meta, children)
+
+    def model(self, meta, children):
+        return self._block("model", meta, children)
+
+    def workload(self, meta, children):
+        return self._block("workload", meta, children)
+
+    def strategy(self, meta, children):
+        return self._block("strategy", meta, children)
+
+    def start(self, meta, children):
+        return list(children)
+
+
+class _LocatedError(Exception):
+    """Raised while walking the tree; turned into an FsedpError with file and source line."""
+
+    def __init__(self, message: str, loc: Loc | None):
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+
+
+def _located(message: str, loc: Loc | None) -> _LocatedError:
+    return _LocatedError(message, loc)
+
+
+@cache
+def _parser() -> lark.Lark:
+    grammar = resources.files("fsedp_compiler").joinpath("moe.lark").read_text()
+    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def _describe_expected(error: lark.exceptions.UnexpectedInput) -> str:
+    expected = sorted(getattr(error, "expected", None) or getattr(error, "allowed", None) or [])
+    names = {
+        "LBRACE": "'{'",
+        "RBRACE": "'}'",
+        "EQUAL": "'='",
+        "LSQB": "'['",
+        "RSQB": "']'",
+        "LPAR": "'('",
+        "RPAR": "')'",
+        "COMMA": "','",
+        "SEMICOLON": "';'",
+        "NAME": "a name",
+        "STRING": "a string",
+        "SIGNED_NUMBER": "a number",
+        "INT": "an integer",
+        "BOOL": "true/false",
+        "SYSTEM": "'system'",
+        "MODEL": "'model'",
+        "WORKLOAD": "'workload'",
+        "STRATEGY": "'strategy'",
+        "FROM": "'from'",
+        "AT": "'at'",
+        "$END": "end of file",
+    }
+    readable = sorted({names.get(e, e) for e in expected})
+    return ", ".join(readable)
+
+
+def _syntax_error(error: lark.exceptions.UnexpectedInput) -> _LocatedError:
+    loc = Loc(error.line, error.column) if error.line > 0 else None
+    if isinstance(error, lark.exceptions.UnexpectedCharacters):
+        found = f"unexpected character {error.char!r}"
+    elif isinstance(error, lark.exceptions.UnexpectedEOF):
+        found = "unexpected end of file"
+    else:
+        token = error.token
+        found = "unexpected end of file" if token.type == "$END" else f"unexpected {str(token)!r}"
+    expected = _describe_expected(error)
+    return _located(f"syntax error: {found}" + (f"; expected {expected}" if expected else ""), loc)
+
+
+# -- the program the blocks describe ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoeProgram:
+    """Everything a `.moe` file says, resolved: presets applied, routing materialised."""
+
+    system: presets.SystemSpec
+    model: presets.ModelSpec
+    routing: np.ndarray
+    routing_source: str
+    strategy: str | None = None
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_moe(text: str, filename: str = "<input>") -> MoeProgram:
+    """Parse `.moe` text; raise FsedpError with file:line:col on any problem."""
+    lines = text.splitlines()
+    try:
+        try:
+            tree = _parser().parse(text)
+        except lark.exceptions.UnexpectedInput as error:
+            raise _syntax_error(error) from None
+        blocks = _ToBlocks().transform(tree)
+        return _Resolver(os.path.dirname(filename) if filename else "").resolve(blocks)
+    except lark.exceptions.VisitError as error:
+        if isinstance(error.orig_exc, _LocatedError):
+            raise _to_fsedp_error(error.orig_exc, filename, lines) from None
+        raise
+    except _LocatedError as error:
+        raise _to_fsedp_error(error, filename, lines) from None
+
+
+def _to_fsedp_error(error: _LocatedError, filename: str, lines: list[str]) -> FsedpError:
+    if error.loc is None:
+        return FsedpError(error.message, file=filename)
+    source = lines[error.loc.line - 1] if 0 < error.loc.line <= len(lines) else None
+    return FsedpError(
+        error.message,
+        file=filename,
+        line=error.loc.line,
+        column=error.loc.column,
+        source_line=source,
+    )
+
+
+class _Resolver:
+    """Applies presets and overrides and loads the routing, keeping every error located."""
+
+    def __init__(self, base_dir: str):
+        self.base_dir = base_dir
+
+    def resolve(self, blocks: list[Block]) -> MoeProgram:
+        by_kind: dict[str, Block] = {}
+        for block in blocks:
+            if block.kind in by_kind:
+                first = by_kind[block.kind].loc
+                raise _located(
+                    f"a second '{block.kind}' block; the first is at line {first.line}", block.loc
+                )
+            by_kind[block.kind] = block
+        for required in ("system", "model", "workload"):
+            if required not in by_kind:
+                raise _located(f"missing '{required}' block", None)
+        system = self.system(by_kind["system"])
+        model = self.model(by_kind["model"])
+        routing_array, source = self.workload(by_kind["workload"], model)
+        strategy, options = self.strategy(by_kind.get("strategy"))
+        return MoeProgram(system, model, routing_array, source, strategy, options)
+
+    # -- system and model ----------------------------------------------------------------------
+
+    def system(self, block: Block) -> presets.SystemSpec:
+        if block.source is None:
+            return self._spec_from_fields(block, presets.SystemSpec, presets.SYSTEM_FIELDS)
+        base = self._preset(block.source, presets.get_system)
+        return self._override(block, base, presets.SYSTEM_FIELDS)
+
+    def model(self, block: Block) -> presets.ModelSpec:
+        if block.source is None:
+            return self._spec_from_fields(block, presets.ModelSpec, presets.MODEL_FIELDS)
+        if isinstance(block.source.data, tuple):
+            _, path = block.source.data
+            try:
+                base = routing.model_from_hf_config(self._path(path))
+            except FsedpError as error:
+                raise _located(error.message, block.source.loc) from None
+        else:
+            base = self._preset(block.source, presets.get_model)
+        return self._override(block, base, presets.MODEL_FIELDS)
+
+    def _preset(self, source: Value, lookup):
+        try:
+            return lookup(source.data.text)
+        except FsedpError as error:
+            raise _located(error.message, source.loc) from None
+
+    def _checked_fields(self, block: Block, known: dict) -> dict[str, Field]:
+        fields: dict[str, Field] = {}
+        for item in block.fields:
+            if item.name not in known:
+                valid = ", ".join(known)
+                raise _located(
+                    f"unknown {block.kind} field '{item.name}'; valid fields: {valid}", item.loc
+                )
+            if item.name in fields:
+                raise _located(f"{block.kind} field '{item.name}' given twice", item.loc)
+            fields[item.name] = item
+        return fields
+
+    def _spec_from_fields(self, block: Block, spec_type, known: dict):
+        fields = self._checked_fields(block, known)
+        required = [
+            f.name
+            for f in dataclasses.fields(spec_type)
+            if f.default is dataclasses.MISSING and f.name not in fields
+        ]
+        if spec_type is presets.ModelSpec and "layers" in required:
+            required.remove("layers")  # only whole-model estimates need it; one layer is compiled
+            fields_values = {"layers": 1}
+        else:
+            fields_values = {}
+        if required:
+            raise _located(
+                f"{block.kind} block without a preset must give every field; missing: "
+                + ", ".join(required),
+                block.loc,
+            )
+        fields_values |= {name: self._field_value(block, f) for name, f in fields.items()}
+        return self._validated(block, fields, lambda: spec_type(**fields_values))
+
+    def _override(self, block: Block, base, known: dict):
+        fields = self._checked_fields(block, known)
+        values = {name: self._field_value(block, f) for name, f in fields.items()}
+        return self._validated(block, fields, lambda: presets.with_overrides(base, values))
+
+    def _validated(self, block: Block, fields: dict[str, Field], build):
+        try:
+            spec = build()
+            spec.validate()
+            return spec
+        except (FsedpError, TypeError) as error:
+            message = error.message if isinstance(error, FsedpError) else str(error)
+            blamed = next(
+                (f.value.loc for name, f in fields.items() if f"'{name}" in message), block.loc
+            )
+            raise _located(message, blamed) from None
+
+    def _field_value(self, block: Block, item: Field) -> Any:
+        data = item.value.data
+        if item.name == "ddr":
+            channels = data if isinstance(data, list) else None
+            if channels is None or not all(
+                isinstance(c.data, presets.DdrChannel) for c in channels
+            ):
+                raise _located(
+                    "ddr expects a list of channels such as [25.6 at 0, 25.6 at 3] "
+                    "(GB/s at chiplet)",
+                    item.value.loc,
+                )
+            return tuple(c.data for c in channels)
+        if item.name == "name":
+            return self._text(item.value, "name")
+        expected = "a number" if item.name in ("clock_ghz", "d2d_gbps") else "an integer"
+        is_number = isinstance(data, (int, float)) and not isinstance(data, bool)
+        if not is_number or (expected == "an integer" and not isinstance(data, int)):
+            raise _located(
+                f"{block.kind} field '{item.name}' expects {expected}, got {_show(data)}",
+                item.value.loc,
+            )
+        return float(data) if expected == "a number" else data
+
+    def _text(self, value: Value, what: str) -> str:
+        if isinstance(value.data, Name):
+            return value.data.text
+        if isinstance(value.data, str):
+            return value.data
+        raise _located(f"{what} expects a name or a string, got {_show(value.data)}", value.loc)
+
+    def _path(self, path: str) -> str:
+        return path if os.path.isabs(path) else os.path.join(self.base_dir, path)
+
+    # -- workload ------------------------------------------------------------------------------
+
+    def workload(self, block: Block, model: presets.ModelSpec) -> tuple[np.ndarray, str]:
+        fields = self._checked_fields(block, {"tokens": None, "routing": None})
+        if "routing" not in fields:
+            raise _located("workload needs a 'routing' field", block.loc)
+        tokens = None
+        if "tokens" in fields:
+            value = fields["tokens"].value
+            if not isinstance(value.data, int) or isinstance(value.data, bool) or value.data <= 0:
+                raise _located(
+                    f"workload tokens must be a positive integer, got {_show(value.data)}",
+                    value.loc,
+                )
+            tokens = value.data
+        spec = fields["routing"].value
+        try:
+            array, source = self._routing(spec, tokens, model)
+            routing.validate_routing(array, model.experts, model.top_k)
+        except FsedpError as error:
+            raise _located(error.message, spec.loc) from None
+        if tokens is not None and tokens != array.shape[0]:
+            raise _located(
+                f"workload tokens = {tokens}, but the routing has {array.shape[0]} tokens",
+                fields["tokens"].value.loc,
+            )
+        return array, source
+
+    def _routing(
+        self, spec: Value, tokens: int | None, model: presets.ModelSpec
+    ) -> tuple[np.ndarray, str]:
+        if isinstance(spec.data, list):
+            return _inline_routing(spec), "inline"
+        if not isinstance(spec.data, Call):
+            raise _located(
+                "routing expects uniform(seed = N), zipf(s = S, seed = N), "
+                'dirichlet(alpha = A, seed = N), trace("file", layer = L) or an inline '
+                f"[[ids], ...] list, got {_show(spec.data)}",
+                spec.loc,
+            )
+        call = spec.data
+        if call.func == "trace":
+            return self._trace(call, spec, model)
+        if call.func not in routing.ROUTING_KINDS:
+            raise _located(
+                f"unknown routing '{call.func}'; use one of: "
+                + ", ".join((*routing.ROUTING_KINDS, "trace")),
+                spec.loc,
+            )
+        if tokens is None:
+            raise _located(f"{call.func} routing needs 'tokens' in the workload", spec.loc)
+        param_name = {"uniform": None, "zipf": "s", "dirichlet": "alpha"}[call.func]
+        allowed = {"seed"} | ({param_name} if param_name else set())
+        kwargs = _call_kwargs(call, allowed, positional=[param_name] if param_name else [])
+        seed = kwargs.get("seed", DEFAULT_SEED)
+        param = kwargs.get(param_name) if param_name else None
+        if param_name and param is None:
+            raise _located(f"{call.func} routing needs '{param_name}'", spec.loc)
+        array = routing.synthetic_routing(
+            call.func, tokens, model.experts, model.top_k, seed=seed, param=param
+        )
+        shown = f"{param_name} = {param}, " if param_name else ""
+        return array, f"{call.func}({shown}seed = {seed})"
+
+    def _trace(self, call: Call, spec: Value, model) -> tuple[np.ndarray, str]:
+        kwargs = _call_kwargs(call, {"path", "layer"}, positional=["path"])
+        path = kwargs.get("path")
+        if not isinstance(path, str):
+            raise _located('trace routing needs a file path string: trace("file.json")', spec.loc)
+        layer = kwargs.get("layer")
+        array = routing.load_routing_file(
+            self._path(path), model.experts, model.top_k, shared=model.shared, layer=layer
+        )
+        shown_layer = f", layer = {layer}" if layer is not None else ""
+        return array, f'trace("{path}"{shown_layer})'
+
+    # -- strategy ------------------------------------------------------------------------------
+
+    def strategy(self, block: Block | None) -> tuple[str | None, dict[str, Any]]:
+        if block is None:
+            return None, {}
+        if block.source is None:
+            raise _located(
+                "strategy needs a name: one of " + ", ".join(KNOWN_STRATEGIES), block.loc
+            )
+        name = block.source.data.text
+        if name not in KNOWN_STRATEGIES:
+            raise _located(
+                f"unknown strategy '{name}'; known: " + ", ".join(KNOWN_STRATEGIES),
+                block.source.loc,
+            )
+        options: dict[str, Any] = {}
+        for item in block.fields:
+            if item.name in options:
+                raise _located(f"strategy option '{item.name}' given twice", item.loc)
+            options[item.name] = _option_value(item.value)
+        return name, options
+
+
+def _show(data: Any) -> str:
+    if isinstance(data, Name):
+        return data.text
+    if isinstance(data, Call):
+        return f"{data.func}(...)"
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, presets.DdrChannel):
+        return f"{data.gbps} at {data.chiplet}"
+    return json.dumps(data)
+
+
+def _plain(value: Value) -> Any:
+    data = value.data
+    if isinstance(data, Name):
+        return data.text
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data
+
+
+def _call_kwargs(call: Call, allowed: set[str], positional: list[str]) -> dict[str, Any]:
+    if len(call.args) > len(positional):
+        extra = call.args[len(positional)]
+        raise _located(
+            f"{call.func}() takes at most {len(positional)} positional argument(s)", extra.loc
+        )
+    values = {name: _plain(arg) for name, arg in zip(positional, call.args, strict=False)}
+    for key, arg in call.kwargs.items():
+        if key not in allowed:
+            raise _located(
+                f"{call.func}() has no argument '{key}'; it takes: " + ", ".join(sorted(allowed)),
+                arg.loc,
+            )
+        if key in values:
+            raise _located(f"{call.func}() got '{key}' twice", arg.loc)
+        values[key] = _plain(arg)
+    return values
+
+
+def _inline_routing(spec: Value) -> np.ndarray:
+    rows = spec.data
+    if not rows:
+        raise _located("inline routing must list at least one token", spec.loc)
+    table = []
+    for token, row in enumerate(rows):
+        ids = row.data if isinstance(row.data, list) else None
+        if ids is None or not all(
+            isinstance(v.data, int) and not isinstance(v.data, bool) for v in ids
+        ):
+            raise _located(f"token {token}: expected a list of integer expert ids", row.loc)
+        table.append([v.data for v in ids])
+    widths = {len(r) for r in table}
+    if len(widths) != 1:
+        width = len(table[0])
+        token = next(i for i, r in enumerate(table) if len(r) != width)
+        raise _located(
+            f"token {token} has {len(table[token])} expert ids, token 0 has {width}",
+            rows[token].loc,
+        )
+    return np.array(table, dtype=np.int64)
+
+
+def _option_value(value: Value) -> Any:
+    data = value.data
+    if isinstance(data, (Call, presets.DdrChannel)):
+        raise _located(
+            f"strategy options take numbers, names, strings or lists, got {_show(data)}", value.loc
+        )
+    return _plain(value)
+
+
+# -- IR construction --------------------------------------------------------------------------
+
+
+def system_attr(system: presets.SystemSpec) -> SystemAttr:
+    return SystemAttr(
+        system.name,
+        rows=system.rows,
+        cols=system.cols,
+        clock_ghz=system.clock_ghz,
+        ops_per_cycle=system.ops_per_cycle,
+        sram_bytes=system.sram_bytes,
+        ddr=[(c.gbps, c.chiplet) for c in system.ddr],
+        d2d_gbps=system.d2d_gbps,
+        hop_latency=system.hop_latency_cycles,
+        element_bytes=system.element_bytes,
+        slice_buffers=system.slice_buffers,
+    )
+
+
+def model_attr(model: presets.ModelSpec) -> ModelAttr:
+    return ModelAttr(
+        model.name,
+        hidden=model.hidden,
+        ffn=model.ffn,
+        experts=model.experts,
+        shared=model.shared,
+        top_k=model.top_k,
+        bytes=model.element_bytes,
+    )
+
+
+def _option_attr(value: Any) -> Attribute:
+    if isinstance(value, bool):
+        return BoolAttr.from_bool(value)
+    if isinstance(value, int):
+        return IntegerAttr(value, 64)
+    if isinstance(value, float):
+        return FloatAttr(value, f64)
+    if isinstance(value, list):
+        return ArrayAttr([_option_attr(v) for v in value])
+    return StringAttr(str(value))
+
+
+def build_module(program: MoeProgram) -> ModuleOp:
+    """The moe-level IR of a resolved `.moe` program."""
+    attributes: dict[str, Attribute] = {
+        SYSTEM_ATTR_NAME: system_attr(program.system),
+        ROUTING_SOURCE_ATTR: StringAttr(program.routing_source),
+    }
+    if program.strategy is not None:
+        attributes[STRATEGY_ATTR] = StringAttr(program.strategy)
+        attributes[STRATEGY_OPTIONS_ATTR] = DictionaryAttr(
+            {k: _option_attr(v) for k, v in program.strategy_options.items()}
+        )
+    layer = LayerOp("layer0", model_attr(program.model), program.routing)
+    return ModuleOp([layer], attributes=attributes)
+
+
+@dataclass(frozen=True)
+class MoeFrontend(Frontend):
+    """`fsedp-opt` front end for files ending in `.moe`."""
+
+    name = "moe"
+
+    def parse(self, ctx: Context, input: IO[bytes], input_name: str = "<input>") -> ModuleOp:
+        raw = input.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise FsedpError(
+                f"not UTF-8 text: {error.reason} at byte {error.start}", file=input_name
+            ) from None
+        return build_module(parse_moe(text, input_name))

@@ -1,0 +1,333 @@
+"""Hardware and model presets, with the unit and provenance of every field.
+
+A `SystemSpec` describes the multi-chiplet machine (DESIGN.md §4); a `ModelSpec` describes one MoE
+layer shape and the number of such layers (DESIGN.md §5). Both are frozen dataclasses: a spec is a
+value, and `with_overrides` makes a changed, validated copy. `SYSTEM_FIELDS` / `MODEL_FIELDS`
+document every field (unit, meaning, source of the default) so help texts and reports never guess.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
+
+from fsedp_compiler.errors import FsedpError
+
+# Neither is given by the study: its simulator counts SRAM in slots (12 slice buffers) and prices
+# every D2D move the same whatever the distance. 8 MiB holds the study's 12 buffers of a
+# DeepSeek-MoE slice at 16 slices per expert (12 x 528 KiB) plus 64 tokens' activations;
+# 8 cycles (10 ns at 0.8 GHz) per hop is our assumption for a D2D PHY plus router.
+DEFAULT_SRAM_BYTES = 8 * 1024 * 1024
+DEFAULT_HOP_LATENCY_CYCLES = 8
+
+_STUDY = "MoeOpt simulator (github.com/Man0xbfc00380/MoeOpt); DESIGN.md §4"
+_ASSUMPTION = "assumption: not given by the study; see DESIGN.md §4"
+_HF_CONFIG = "the model's HuggingFace config.json; DESIGN.md §5"
+
+
+class FieldInfo(NamedTuple):
+    """Documentation of one spec field: its unit, its meaning, where its default comes from."""
+
+    unit: str
+    doc: str
+    source: str
+
+
+def _is_int(value: object) -> bool:
+    # bool is a subclass of int, but `rows=True` is a mistake, not a size.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return _is_int(value) or isinstance(value, float)
+
+
+def _require_int(kind: str, field: str, value: object, minimum: int) -> None:
+    if not _is_int(value):
+        raise FsedpError(f"{kind} field '{field}' must be an integer, got {value!r}")
+    if value < minimum:  # type: ignore[operator]
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise FsedpError(f"{kind} field '{field}' must be {bound}, got {value}")
+
+
+def _require_positive_number(kind: str, field: str, value: object) -> None:
+    if not _is_number(value):
+        raise FsedpError(f"{kind} field '{field}' must be a number, got {value!r}")
+    if not value > 0:  # type: ignore[operator]  # also rejects NaN
+        raise FsedpError(f"{kind} field '{field}' must be positive, got {value}")
+
+
+def _require_name(kind: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise FsedpError(f"{kind} field 'name' must be a non-empty string, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DdrChannel:
+    """One off-chip DDR channel.
+
+    Attributes:
+        gbps: sustained bandwidth in GB/s (1e9 bytes per second).
+        chiplet: row-major id (row * cols + col) of the chiplet the channel is attached to; slices
+            loaded through this channel enter the mesh there.
+    """
+
+    gbps: float
+    chiplet: int
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """A 2D mesh of chiplets with DDR channels and D2D links (DESIGN.md §4).
+
+    Chiplets are numbered row-major: id = row * cols + col. All sizes are in bytes, bandwidths in
+    GB/s (1e9 bytes/s), latencies in cycles of the chiplet clock. See `SYSTEM_FIELDS` for the unit
+    and provenance of each field. Call `validate()` before use; presets are valid.
+    """
+
+    name: str
+    rows: int
+    cols: int
+    clock_ghz: float
+    ops_per_cycle: int
+    sram_bytes: int
+    ddr: tuple[DdrChannel, ...]
+    d2d_gbps: float
+    hop_latency_cycles: int
+    element_bytes: int
+    slice_buffers: int
+
+    @property
+    def chiplets(self) -> int:
+        """Number of chiplets in the mesh (rows * cols)."""
+        return self.rows * self.cols
+
+    @property
+    def cycles_per_second(self) -> float:
+        """Chiplet clock in Hz."""
+        return self.clock_ghz * 1e9
+
+    def validate(self) -> None:
+        """Raise FsedpError naming the first field whose value cannot describe a machine."""
+        kind = "system"
+        _require_name(kind, self.name)
+        _require_int(kind, "rows", self.rows, 1)
+        _require_int(kind, "cols", self.cols, 1)
+        _require_positive_number(kind, "clock_ghz", self.clock_ghz)
+        _require_int(kind, "ops_per_cycle", self.ops_per_cycle, 1)
+        _require_int(kind, "sram_bytes", self.sram_bytes, 1)
+        self._validate_ddr()
+        _require_positive_number(kind, "d2d_gbps", self.d2d_gbps)
+        _require_int(kind, "hop_latency_cycles", self.hop_latency_cycles, 0)
+        _require_int(kind, "element_bytes", self.element_bytes, 1)
+        # Rule R4 admits a DDR load only while one buffer stays free for D2D arrivals,
+        # so a chiplet needs at least two buffers to make progress.
+        _require_int(kind, "slice_buffers", self.slice_buffers, 2)
+
+    def _validate_ddr(self) -> None:
+        if not isinstance(self.ddr, tuple) or not self.ddr:
+            raise FsedpError(
+                f"system field 'ddr' must be a non-empty tuple of DdrChannel, got {self.ddr!r}"
+            )
+        for index, channel in enumerate(self.ddr):
+            field = f"ddr[{index}]"
+            if not isinstance(channel, DdrChannel):
+                raise FsedpError(f"system field '{field}' must be a DdrChannel, got {channel!r}")
+            _require_positive_number("system", f"{field}.gbps", channel.gbps)
+            _require_int("system", f"{field}.chiplet", channel.chiplet, 0)
+            if channel.chiplet >= self.chiplets:
+                raise FsedpError(
+                    f"system field '{field}.chiplet' is {channel.chiplet}, outside the "
+                    f"{self.rows}x{self.cols} mesh (chiplet ids 0..{self.chiplets - 1})"
+                )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The shape of a Mixture-of-Experts model's MoE layers (DESIGN.md §5).
+
+    Each routed or shared expert is a SwiGLU FFN with three matrices of hidden x ffn weights.
+    `layers` counts MoE layers only (dense layers are not simulated). See `MODEL_FIELDS`.
+    """
+
+    name: str
+    hidden: int
+    ffn: int
+    experts: int
+    shared: int
+    top_k: int
+    layers: int
+    element_bytes: int = 1
+
+    @property
+    def expert_bytes(self) -> int:
+        """Bytes of one expert's weights: gate, up and down matrices, each hidden x ffn."""
+        return 3 * self.hidden * self.ffn * self.element_bytes
+
+    def validate(self) -> None:
+        """Raise FsedpError naming the first field whose value cannot describe an MoE layer."""
+        kind = "model"
+        _require_name(kind, self.name)
+        _require_int(kind, "hidden", self.hidden, 1)
+        _require_int(kind, "ffn", self.ffn, 1)
+        _require_int(kind, "experts", self.experts, 1)
+        _require_int(kind, "shared", self.shared, 0)
+        _require_int(kind, "top_k", self.top_k, 1)
+        if self.top_k > self.experts:
+            raise FsedpError(
+                f"model field 'top_k' is {self.top_k}, more than experts = {self.experts}"
+            )
+        _require_int(kind, "layers", self.layers, 1)
+        _require_int(kind, "element_bytes", self.element_bytes, 1)
+
+
+DDR_CHANNEL_FIELDS: dict[str, FieldInfo] = {
+    "gbps": FieldInfo("GB/s (1e9 B/s)", "sustained bandwidth of the channel", _STUDY),
+    "chiplet": FieldInfo(
+        "chiplet id", "row-major id of the chiplet the channel attaches to", _STUDY
+    ),
+}
+
+SYSTEM_FIELDS: dict[str, FieldInfo] = {
+    "name": FieldInfo("-", "preset name, used in reports", "this file"),
+    "rows": FieldInfo("chiplets", "mesh rows", _STUDY),
+    "cols": FieldInfo("chiplets", "mesh columns", _STUDY),
+    "clock_ghz": FieldInfo("GHz", "chiplet clock; every latency in cycles uses it", _STUDY),
+    "ops_per_cycle": FieldInfo(
+        "ops/cycle", "matrix-engine throughput per chiplet (a multiply-add counts as 2 ops)", _STUDY
+    ),
+    "sram_bytes": FieldInfo(
+        "bytes", "on-chip SRAM per chiplet for weights and activations", _ASSUMPTION
+    ),
+    "ddr": FieldInfo(
+        "channels",
+        "off-chip DDR channels, each a bandwidth and an attached chiplet (see DDR_CHANNEL_FIELDS)",
+        _STUDY,
+    ),
+    "d2d_gbps": FieldInfo(
+        "GB/s (1e9 B/s)", "bandwidth of one die-to-die link between mesh neighbours", _STUDY
+    ),
+    "hop_latency_cycles": FieldInfo("cycles", "fixed latency added per D2D hop", _ASSUMPTION),
+    "element_bytes": FieldInfo(
+        "bytes", "size of one weight or activation element (1 = int8)", _STUDY
+    ),
+    "slice_buffers": FieldInfo(
+        "slices", "micro-slice buffers per chiplet for FSE-DP streaming (>= 2, rule R4)", _STUDY
+    ),
+}
+
+MODEL_FIELDS: dict[str, FieldInfo] = {
+    "name": FieldInfo("-", "preset name, used in reports", "this file"),
+    "hidden": FieldInfo("elements", "model (hidden) dimension D", _HF_CONFIG),
+    "ffn": FieldInfo(
+        "elements", "expert FFN (intermediate) dimension F, the one micro-slicing cuts", _HF_CONFIG
+    ),
+    "experts": FieldInfo("experts", "routed experts per MoE layer", _HF_CONFIG),
+    "shared": FieldInfo(
+        "experts", "shared experts per MoE layer, applied to every token", _HF_CONFIG
+    ),
+    "top_k": FieldInfo("experts/token", "routed experts selected per token", _HF_CONFIG),
+    "layers": FieldInfo("layers", "MoE layers (dense-FFN layers excluded)", _HF_CONFIG),
+    "element_bytes": FieldInfo(
+        "bytes", "size of one weight element (1 = int8, as in the study)", _STUDY
+    ),
+}
+
+
+def _corner_chiplets(rows: int, cols: int) -> tuple[int, ...]:
+    return (0, cols - 1, (rows - 1) * cols, rows * cols - 1)
+
+
+def _paper_mesh(size: int, channel_gbps: float) -> SystemSpec:
+    # The study keeps four corner DDR channels at every mesh size and scales their bandwidth.
+    return SystemSpec(
+        name=f"paper-{size}x{size}",
+        rows=size,
+        cols=size,
+        clock_ghz=0.8,
+        ops_per_cycle=2048,
+        sram_bytes=DEFAULT_SRAM_BYTES,
+        ddr=tuple(DdrChannel(channel_gbps, chiplet) for chiplet in _corner_chiplets(size, size)),
+        d2d_gbps=288.0,
+        hop_latency_cycles=DEFAULT_HOP_LATENCY_CYCLES,
+        element_bytes=1,
+        slice_buffers=12,
+    )
+
+
+_BASE_DDR_GBPS = 25.6
+
+SYSTEM_PRESETS: dict[str, SystemSpec] = {
+    "paper-2x2": _paper_mesh(2, _BASE_DDR_GBPS),
+    "paper-3x3": _paper_mesh(3, 1.5 * _BASE_DDR_GBPS),
+    "paper-4x4": _paper_mesh(4, 2.0 * _BASE_DDR_GBPS),
+}
+
+# hidden / expert FFN / routed experts / shared / top-k / MoE layers, from each model's config.json.
+MODEL_PRESETS: dict[str, ModelSpec] = {
+    # Qwen/Qwen3-30B-A3B: moe_intermediate_size 768, num_experts 128, 48 layers, mlp_only_layers []
+    "qwen3-30b-a3b": ModelSpec("qwen3-30b-a3b", 2048, 768, 128, 0, 8, 48),
+    # deepseek-ai/deepseek-moe-16b-base: 28 layers, first_k_dense_replace 1
+    "deepseek-moe-16b": ModelSpec("deepseek-moe-16b", 2048, 1408, 64, 2, 6, 27),
+    # microsoft/Phi-3.5-MoE-instruct: num_local_experts 16
+    "phi-3.5-moe": ModelSpec("phi-3.5-moe", 4096, 6400, 16, 0, 2, 32),
+    # IEITYuan/Yuan2-M32-hf: 32 experts, top-2, every one of 24 layers MoE
+    "yuan2.0-m32": ModelSpec("yuan2.0-m32", 2048, 8192, 32, 0, 2, 24),
+    # mistralai/Mixtral-8x7B-v0.1: num_local_experts 8
+    "mixtral-8x7b": ModelSpec("mixtral-8x7b", 4096, 14336, 8, 0, 2, 32),
+    # allenai/OLMoE-1B-7B-0924: num_experts 64, every layer MoE
+    "olmoe-1b-7b": ModelSpec("olmoe-1b-7b", 2048, 1024, 64, 0, 8, 16),
+    # deepseek-ai/DeepSeek-V2-Lite: 27 layers, first_k_dense_replace 1
+    "deepseek-v2-lite": ModelSpec("deepseek-v2-lite", 2048, 1408, 64, 2, 6, 26),
+    # deepseek-ai/DeepSeek-V3: 61 layers, first_k_dense_replace 3
+    "deepseek-v3": ModelSpec("deepseek-v3", 7168, 2048, 256, 1, 8, 58),
+}
+
+
+def _lookup(kind: str, presets: dict, name: str):
+    if name not in presets:
+        known = ", ".join(sorted(presets))
+        raise FsedpError(f"unknown {kind} preset '{name}'; known: {known}")
+    return presets[name]
+
+
+def get_system(name: str) -> SystemSpec:
+    """The system preset called `name`, or FsedpError listing the known names."""
+    return _lookup("system", SYSTEM_PRESETS, name)
+
+
+def get_model(name: str) -> ModelSpec:
+    """The model preset called `name`, or FsedpError listing the known names."""
+    return _lookup("model", MODEL_PRESETS, name)
+
+
+Spec = TypeVar("Spec", SystemSpec, ModelSpec)
+
+
+def _coerce(field: dataclasses.Field, value: object) -> object:
+    # Overrides often come from the command line as text; convert only the unambiguous scalar cases
+    # and leave everything else to validate(), which names the field.
+    if isinstance(value, str) and field.type in (int, float):
+        try:
+            return field.type(value)
+        except ValueError:
+            raise FsedpError(
+                f"field '{field.name}' expects {field.type.__name__}, got {value!r}"
+            ) from None
+    return value
+
+
+def with_overrides(spec: Spec, fields: dict) -> Spec:
+    """A validated copy of `spec` with `fields` replaced; unknown field names raise FsedpError.
+
+    String values for int/float fields are converted (so `{"sram_bytes": "1048576"}` works).
+    """
+    by_name = {field.name: field for field in dataclasses.fields(spec)}
+    unknown = sorted(name for name in fields if name not in by_name)
+    if unknown:
+        kind = "system" if isinstance(spec, SystemSpec) else "model"
+        valid = ", ".join(by_name)
+        raise FsedpError(f"unknown {kind} field '{unknown[0]}'; valid fields: {valid}")
+    changes = {name: _coerce(by_name[name], value) for name, value in fields.items()}
+    result = dataclasses.replace(spec, **changes)
+    result.validate()
+    return result

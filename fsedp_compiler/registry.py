@@ -1,0 +1,117 @@
+"""Registries of the dialects, passes, targets and front ends that `fsedp-opt` offers.
+
+Every entry is a factory that imports its module only when called, so `fsedp-opt --help` does not
+pay for importing every pass. To add a pass: write `passes/<name>.py` with one `ModulePass`
+subclass and add a factory to `get_all_passes` below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.ir import Dialect
+from xdsl.passes import ModulePass
+from xdsl.utils.frontend import Frontend
+from xdsl.utils.target import Target
+
+
+def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
+    """Our dialects plus the upstream ones our IR uses (builtin, func, arith)."""
+
+    def get_builtin():
+        from xdsl.dialects.builtin import Builtin
+
+        return Builtin
+
+    def get_func():
+        from xdsl.dialects.func import Func
+
+        return Func
+
+    def get_arith():
+        from xdsl.dialects.arith import Arith
+
+        return Arith
+
+    def get_moe():
+        from dialects.moe import MoE
+
+        return MoE
+
+    def get_chiplet():
+        from dialects.chiplet import Chiplet
+
+        return Chiplet
+
+    def get_cisa():
+        from dialects.cisa import CISA
+
+        return CISA
+
+    return {
+        "builtin": get_builtin,
+        "func": get_func,
+        "arith": get_arith,
+        "moe": get_moe,
+        "chiplet": get_chiplet,
+        "cisa": get_cisa,
+    }
+
+
+def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    """Our passes plus the generic upstream clean-ups."""
+
+    def get_canonicalize():
+        from xdsl.transforms.canonicalize import CanonicalizePass
+
+        return CanonicalizePass
+
+    def get_cse():
+        from xdsl.transforms.common_subexpression_elimination import (
+            CommonSubexpressionElimination,
+        )
+
+        return CommonSubexpressionElimination
+
+    def get_dce():
+        from xdsl.transforms.dead_code_elimination import DeadCodeElimination
+
+        return DeadCodeElimination
+
+    return {
+        "canonicalize": get_canonicalize,
+        "cse": get_cse,
+        "dce": get_dce,
+    }
+
+
+def get_all_targets() -> dict[str, Callable[[], type[Target]]]:
+    """Output formats selectable with `-t`."""
+
+    def get_mlir():
+        from xdsl.targets.mlir import MLIRTarget
+
+        return MLIRTarget
+
+    return {
+        "mlir": get_mlir,
+    }
+
+
+def get_all_frontends() -> dict[str, Callable[[], type[Frontend]]]:
+    """Input formats, chosen by file extension or with `-f`."""
+
+    def get_mlir():
+        from xdsl.frontend.mlir import MLIRFrontend
+
+        return MLIRFrontend
+
+    def get_moe():
+        from fsedp_compiler.frontend import MoeFrontend
+
+        return MoeFrontend
+
+    return {
+        "mlir": get_mlir,
+        "moe": get_moe,
+    }

@@ -1,0 +1,460 @@
+"""Expert routing for one MoE layer: synthetic generators, trace loaders and validation.
+
+A routing is an int64 array `[tokens, top_k]`: row t holds the distinct routed expert ids
+(0-based) of token t. Shared experts are not part of it; every token uses them.
+
+Sources (DESIGN.md §5):
+- synthetic: `uniform`, `zipf` (param s) or `dirichlet` (param alpha) expert popularity, seeded;
+- the study's traces: one JSON object per layer, `{"<token position>": [expert ids]}`, as a single
+  object, a list of objects or JSON Lines; shared expert ids, if listed, follow the routed ones;
+- plain `[tokens x top_k]` arrays as JSON lists or `.npy` (optionally `[layers, tokens, top_k]`).
+`model_from_hf_config` reads a model shape from a HuggingFace config.json.
+"""
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.presets import ModelSpec
+
+ROUTING_KINDS = ("uniform", "zipf", "dirichlet")
+
+# Small enough to lose every race against a real popularity; large enough that Exp(1) / p
+# stays finite.
+_MIN_POPULARITY = 1e-300
+
+PathLike = str | os.PathLike
+
+
+# --- synthetic routing ------------------------------------------------------------------------
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _check_sizes(tokens: int, experts: int, top_k: int, seed: int) -> None:
+    for label, value in (("tokens", tokens), ("experts", experts), ("top_k", top_k)):
+        if not _is_int(value) or value < 1:
+            raise FsedpError(f"{label} must be a positive integer, got {value!r}")
+    if top_k > experts:
+        raise FsedpError(
+            f"top_k = {top_k} is more than experts = {experts}: a token needs distinct experts"
+        )
+    if not _is_int(seed) or seed < 0:
+        raise FsedpError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def _check_param(kind: str, param: float | None) -> None:
+    if kind not in ROUTING_KINDS:
+        raise FsedpError(f"unknown routing kind '{kind}'; known: {', '.join(ROUTING_KINDS)}")
+    name = {"zipf": "s", "dirichlet": "alpha"}.get(kind)
+    if name is None:
+        if param is not None:
+            raise FsedpError(f"uniform routing takes no parameter, got {param!r}")
+        return
+    if param is None:
+        raise FsedpError(f"{kind} routing needs its parameter {name} > 0")
+    if (
+        isinstance(param, bool)
+        or not isinstance(param, int | float)
+        or not np.isfinite(param)
+        or param <= 0
+    ):
+        raise FsedpError(f"{kind} parameter {name} must be a finite number > 0, got {param!r}")
+
+
+def _popularity(
+    kind: str, experts: int, rng: np.random.Generator, param: float | None
+) -> np.ndarray:
+    if kind == "uniform":
+        return np.full(experts, 1.0 / experts)
+    if kind == "zipf":
+        # Ranks go to a seeded permutation of ids, so the hot experts are not always 0, 1, 2.
+        weights = 1.0 / np.arange(1, experts + 1, dtype=np.float64) ** param
+        popularity = np.empty(experts)
+        popularity[rng.permutation(experts)] = weights
+        return popularity / popularity.sum()
+    return rng.dirichlet(np.full(experts, float(param)))
+
+
+def expert_popularity(kind: str, experts: int, seed: int, param: float | None = None) -> np.ndarray:
+    """Per-expert popularity (sums to 1) that `synthetic_routing` with these arguments samples."""
+    _check_sizes(1, experts, 1, seed)
+    _check_param(kind, param)
+    return _popularity(kind, experts, np.random.default_rng(seed), param)
+
+
+def synthetic_routing(
+    kind: str, tokens: int, experts: int, top_k: int, seed: int, param: float | None = None
+) -> np.ndarray:
+    """A seeded `[tokens, top_k]` int64 routing: top_k distinct experts per token, by popularity.
+
+    kind: `uniform`; `zipf` with param s > 0 (the expert of rank r has popularity ∝ 1/r^s, ranks
+    assigned by a seeded permutation of ids); `dirichlet` with param alpha > 0 (popularity drawn
+    from Dirichlet(alpha, ..., alpha)). Per token, experts are drawn without replacement with
+    probability proportional to popularity, and listed in draw order.
+    """
+    _check_sizes(tokens, experts, top_k, seed)
+    _check_param(kind, param)
+    rng = np.random.default_rng(seed)
+    popularity = _popularity(kind, experts, rng, param)
+    # Exponential races (the Gumbel-top-k trick without logs): the k smallest Exp(1) / p are a
+    # weighted draw without replacement, in draw order. Flooring p keeps zero-popularity experts
+    # (tiny Dirichlet alpha) behind every positive one yet randomly ordered among themselves.
+    races = rng.standard_exponential(size=(tokens, experts))
+    keys = races / np.maximum(popularity, _MIN_POPULARITY)
+    if top_k < experts:
+        chosen = np.argpartition(keys, top_k - 1, axis=1)[:, :top_k]
+    else:
+        chosen = np.broadcast_to(np.arange(experts), (tokens, experts))
+    order = np.argsort(np.take_along_axis(keys, chosen, axis=1), axis=1)
+    return np.take_along_axis(chosen, order, axis=1).astype(np.int64)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _first_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def validate_routing(routing: np.ndarray, experts: int, top_k: int) -> None:
+    """Raise FsedpError naming the first bad token unless `routing` is a valid routing."""
+    routing = np.asarray(routing)
+    if routing.ndim != 2:
+        raise FsedpError(f"routing must be a [tokens, top_k] array, got shape {routing.shape}")
+    if routing.shape[0] == 0:
+        raise FsedpError("routing has no tokens")
+    if routing.shape[1] != top_k:
+        raise FsedpError(f"token 0 has {routing.shape[1]} expert ids, expected top_k = {top_k}")
+    if not np.issubdtype(routing.dtype, np.integer):
+        raise FsedpError(f"expert ids must be integers, got dtype {routing.dtype}")
+    outside = (routing < 0) | (routing >= experts)
+    if outside.any():
+        token = _first_row(outside.any(axis=1))
+        bad = routing[token][outside[token]][0]
+        raise FsedpError(f"token {token} has expert id {bad}, outside 0..{experts - 1}")
+    ordered = np.sort(routing, axis=1)
+    repeats = ordered[:, 1:] == ordered[:, :-1]
+    if repeats.any():
+        token = _first_row(repeats.any(axis=1))
+        bad = ordered[token, 1:][repeats[token]][0]
+        raise FsedpError(f"token {token} lists expert id {bad} more than once")
+
+
+# --- file loaders -----------------------------------------------------------------------------
+
+
+@contextmanager
+def _errors_in(path: PathLike | None) -> Iterator[None]:
+    """Attach `path` (if any) to any FsedpError raised inside that does not name a file yet."""
+    try:
+        yield
+    except FsedpError as error:
+        if path is None or error.file is not None:
+            raise
+        raise FsedpError(
+            error.message,
+            file=str(path),
+            line=error.line,
+            column=error.column,
+            source_line=error.source_line,
+        ) from None
+
+
+def _unreadable(error: OSError) -> FsedpError:
+    return FsedpError(f"cannot read file: {error.strerror or error}")
+
+
+def _read_text(path: PathLike) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise FsedpError("file is not UTF-8 text") from None
+    except OSError as error:
+        raise _unreadable(error) from None
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    # json.loads would silently keep the last of two equal keys, hiding a corrupt trace.
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise FsedpError(f"key '{key}' appears twice in one JSON object")
+        result[key] = value
+    return result
+
+
+def _parse_json(text: str, first_line: int = 1) -> object:
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as error:
+        lines = text.splitlines()
+        source = lines[error.lineno - 1] if error.lineno <= len(lines) else None
+        raise FsedpError(
+            f"invalid JSON: {error.msg}",
+            line=first_line + error.lineno - 1,
+            column=error.colno,
+            source_line=source,
+        ) from None
+
+
+def _parse_json_lines(text: str) -> list:
+    return [
+        _parse_json(line, number)
+        for number, line in enumerate(text.splitlines(), 1)
+        if line.strip()
+    ]
+
+
+def _parse_document(text: str, json_lines: bool) -> object:
+    """A JSON document, or the list of JSON Lines values (one layer per line)."""
+    if json_lines:
+        return _parse_json_lines(text)
+    try:
+        return _parse_json(text)
+    except FsedpError as error:
+        # "Extra data" after a complete first value: the file is JSON Lines under a .json name.
+        if "Extra data" not in error.message:
+            raise
+        return _parse_json_lines(text)
+
+
+def _is_layer(item: object) -> bool:
+    return isinstance(item, dict) or (
+        isinstance(item, list) and len(item) > 0 and all(isinstance(row, list) for row in item)
+    )
+
+
+def _json_layers(document: object) -> list:
+    """Split a parsed document into per-layer items (trace objects or [tokens x k] lists)."""
+    if isinstance(document, dict):
+        return [document]
+    if not isinstance(document, list) or not document:
+        raise FsedpError(
+            'expected a JSON object {"<token>": [expert ids]}, a list of them (one per layer) '
+            f"or a [tokens x top_k] list, got {json.dumps(document)[:40]}"
+        )
+    if all(_is_layer(item) for item in document):
+        return document
+    return [document]  # a single [tokens x top_k] list; its rows are checked later
+
+
+def _select_layer(layers: list | np.ndarray, layer: int | None):
+    count = len(layers)
+    if layer is None:
+        if count != 1:
+            raise FsedpError(f"file holds {count} layers; choose one with layer = 0..{count - 1}")
+        return layers[0]
+    if not _is_int(layer) or not 0 <= layer < count:
+        raise FsedpError(
+            f"layer {layer!r} is out of range: file holds {count} layer(s), 0..{count - 1}"
+        )
+    return layers[layer]
+
+
+def _trace_rows(trace: dict) -> list:
+    """The rows of a `{"<token position>": [ids]}` object, ordered by position 0..T-1."""
+    by_position = {}
+    for key, ids in trace.items():
+        if not re.fullmatch(r"[0-9]+", key):
+            raise FsedpError(f"token key '{key}' is not a token position (a non-negative integer)")
+        position = int(key)
+        if position in by_position:
+            raise FsedpError(f"token position {position} appears twice (as '{key}')")
+        by_position[position] = ids
+    if not by_position:
+        raise FsedpError("routing has no tokens")
+    missing = sorted(set(range(len(by_position))) - by_position.keys())
+    if missing:
+        raise FsedpError(
+            f"token positions must be 0..{len(by_position) - 1} with none missing; "
+            f"missing {missing[0]}, largest is {max(by_position)}"
+        )
+    return [by_position[position] for position in range(len(by_position))]
+
+
+def _width_error(token: int, width: int, top_k: int, shared: int) -> FsedpError:
+    expected = f"top_k = {top_k}"
+    if shared:
+        expected += f" or top_k + shared = {top_k + shared}"
+    return FsedpError(f"token {token} has {width} expert ids, expected {expected}")
+
+
+def _routed_ids(token: int, row: object, top_k: int, shared: int) -> list:
+    if not isinstance(row, list):
+        raise FsedpError(
+            f"token {token}: expected a list of expert ids, got {json.dumps(row)[:40]}"
+        )
+    if len(row) not in (top_k, top_k + shared):
+        raise _width_error(token, len(row), top_k, shared)
+    for value in row:
+        if not _is_int(value):
+            raise FsedpError(f"token {token}: expert id {json.dumps(value)} is not an integer")
+    return row[:top_k]  # shared expert ids, if listed, follow the routed ones
+
+
+def _rows_to_routing(rows: list, experts: int, top_k: int, shared: int) -> np.ndarray:
+    if not rows:
+        raise FsedpError("routing has no tokens")
+    routed = [_routed_ids(token, row, top_k, shared) for token, row in enumerate(rows)]
+    try:
+        routing = np.array(routed, dtype=np.int64)
+    except OverflowError:
+        raise FsedpError(
+            f"an expert id does not fit in 64 bits (experts are 0..{experts - 1})"
+        ) from None
+    validate_routing(routing, experts, top_k)
+    return routing
+
+
+def load_trace_json(
+    path: PathLike, experts: int, top_k: int, shared: int = 0, layer: int | None = None
+) -> np.ndarray:
+    """Load a routing from the study's JSON trace format or a JSON `[tokens x top_k]` list.
+
+    Accepts one `{"<token position>": [expert ids]}` object, a list of them or JSON Lines (one per
+    layer; `layer` picks one and is required when there are several), or a list of id lists (a list
+    of such lists is again one per layer). Token positions must be 0..T-1. A row may list top_k ids
+    or top_k + shared ids; the trailing shared ids are dropped.
+    """
+    with _errors_in(path):
+        text = _read_text(path)
+        document = _parse_document(text, json_lines=Path(path).suffix == ".jsonl")
+        chosen = _select_layer(_json_layers(document), layer)
+        rows = _trace_rows(chosen) if isinstance(chosen, dict) else chosen
+        return _rows_to_routing(rows, experts, top_k, shared)
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _load_npy(path: PathLike) -> np.ndarray:
+    try:
+        with open(path, "rb") as file:
+            # Checked here because numpy reports any other content as "pickled data".
+            if file.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+                raise FsedpError("not a .npy file: it does not start with the .npy header")
+            file.seek(0)
+            return np.load(file, allow_pickle=False)
+    except OSError as error:
+        raise _unreadable(error) from None
+    except (ValueError, EOFError) as error:
+        raise FsedpError(f"not a readable .npy array: {error}") from None
+
+
+def load_routing_npy(
+    path: PathLike, experts: int, top_k: int, shared: int = 0, layer: int | None = None
+) -> np.ndarray:
+    """Load a routing from a `.npy` integer array `[tokens, top_k]` or `[layers, tokens, top_k]`.
+
+    As in traces, the array may carry top_k + shared columns; the trailing shared ones are dropped.
+    """
+    with _errors_in(path):
+        array = _load_npy(path)
+        if array.ndim not in (2, 3):
+            raise FsedpError(
+                "expected a [tokens, top_k] or [layers, tokens, top_k] array, "
+                f"got shape {array.shape}"
+            )
+        routing = _select_layer(array if array.ndim == 3 else [array], layer)
+        if not np.issubdtype(routing.dtype, np.integer):
+            raise FsedpError(f"expert ids must be integers, got dtype {routing.dtype}")
+        if routing.shape[0] > 0 and routing.shape[1] not in (top_k, top_k + shared):
+            raise _width_error(0, routing.shape[1], top_k, shared)
+        routing = routing[:, :top_k]
+        validate_routing(routing, experts, top_k)
+        return routing.astype(np.int64)
+
+
+def load_routing_file(
+    path: PathLike, experts: int, top_k: int, shared: int = 0, layer: int | None = None
+) -> np.ndarray:
+    """Load a routing, choosing the reader by extension: .json, .jsonl or .npy."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".json", ".jsonl"):
+        return load_trace_json(path, experts, top_k, shared, layer)
+    if suffix == ".npy":
+        return load_routing_npy(path, experts, top_k, shared, layer)
+    raise FsedpError(
+        f"unsupported routing file extension '{suffix}'; expected .json, .jsonl or .npy",
+        file=str(path),
+    )
+
+
+# --- HuggingFace config.json ------------------------------------------------------------------
+
+# Key names differ by family; the first present wins, so MoE-specific keys shadow dense ones.
+# FFN: Qwen3-MoE and DeepSeek / Mixtral, PhiMoE and OLMoE.
+_FFN_KEYS = ("moe_intermediate_size", "intermediate_size")
+# Routed experts: Qwen3-MoE and OLMoE / DeepSeek / Mixtral and PhiMoE.
+_EXPERT_KEYS = ("num_experts", "n_routed_experts", "num_local_experts")
+
+
+def _config_int(config: dict, *keys: str) -> int:
+    for key in keys:
+        if key in config:
+            value = config[key]
+            if not _is_int(value):
+                raise FsedpError(f"config key '{key}' must be an integer, got {json.dumps(value)}")
+            return int(value)
+    names = " or ".join(f"'{key}'" for key in keys)
+    raise FsedpError(f"config is missing key {names}")
+
+
+def _moe_layer_count(config: dict) -> int:
+    """How many decoder layers are MoE layers, following each family's layer rule."""
+    total = _config_int(config, "num_hidden_layers")
+    if "first_k_dense_replace" in config:  # DeepSeek: dense first, then every moe_layer_freq-th
+        first = _config_int(config, "first_k_dense_replace")
+        every = _config_int(config, "moe_layer_freq") if "moe_layer_freq" in config else 1
+        return sum(1 for index in range(first, total) if index % every == 0)
+    if "mlp_only_layers" in config or "decoder_sparse_step" in config:  # Qwen-MoE
+        dense = config.get("mlp_only_layers") or []
+        if not isinstance(dense, list) or not all(_is_int(index) for index in dense):
+            raise FsedpError("config key 'mlp_only_layers' must be a list of layer indices")
+        step = _config_int(config, "decoder_sparse_step") if "decoder_sparse_step" in config else 1
+        return sum(1 for index in range(total) if index not in dense and (index + 1) % step == 0)
+    return total
+
+
+def _load_config(path_or_dict: PathLike | dict) -> dict:
+    if isinstance(path_or_dict, dict):
+        return path_or_dict
+    config = _parse_json(_read_text(path_or_dict))
+    if not isinstance(config, dict):
+        raise FsedpError("a config.json must hold a JSON object")
+    return config
+
+
+def model_from_hf_config(path_or_dict: PathLike | dict, name: str | None = None) -> ModelSpec:
+    """A ModelSpec from a HuggingFace config.json.
+
+    Knows the key names of Qwen3-MoE, DeepSeek, Mixtral, PhiMoE and OLMoE.
+
+    `layers` counts MoE layers only: DeepSeek's first_k_dense_replace and Qwen's mlp_only_layers
+    (and decoder_sparse_step) dense layers are excluded. The name defaults to `_name_or_path`,
+    then `model_type`.
+    """
+    with _errors_in(None if isinstance(path_or_dict, dict) else path_or_dict):
+        config = _load_config(path_or_dict)
+        # Absent outside DeepSeek, and null in DeepSeek configs without shared experts.
+        shared = config.get("n_shared_experts") or 0
+        spec = ModelSpec(
+            name=name or config.get("_name_or_path") or config.get("model_type") or "hf-config",
+            hidden=_config_int(config, "hidden_size"),
+            ffn=_config_int(config, *_FFN_KEYS),
+            experts=_config_int(config, *_EXPERT_KEYS),
+            shared=shared,
+            top_k=_config_int(config, "num_experts_per_tok"),
+            layers=_moe_layer_count(config),
+        )
+        spec.validate()
+        return spec

@@ -1,0 +1,284 @@
+"""Hardware and model presets, their field documentation, overrides, and the error format."""
+
+import dataclasses
+
+import pytest
+
+from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.presets import (
+    DDR_CHANNEL_FIELDS,
+    DEFAULT_HOP_LATENCY_CYCLES,
+    DEFAULT_SRAM_BYTES,
+    MODEL_FIELDS,
+    MODEL_PRESETS,
+    SYSTEM_FIELDS,
+    SYSTEM_PRESETS,
+    DdrChannel,
+    ModelSpec,
+    SystemSpec,
+    get_model,
+    get_system,
+    with_overrides,
+)
+
+# DESIGN.md §5, copied here on purpose so a slip in presets.py shows up as a mismatch.
+DESIGN_MODELS = {
+    "qwen3-30b-a3b": (2048, 768, 128, 0, 8, 48),
+    "deepseek-moe-16b": (2048, 1408, 64, 2, 6, 27),
+    "phi-3.5-moe": (4096, 6400, 16, 0, 2, 32),
+    "yuan2.0-m32": (2048, 8192, 32, 0, 2, 24),
+    "mixtral-8x7b": (4096, 14336, 8, 0, 2, 32),
+    "olmoe-1b-7b": (2048, 1024, 64, 0, 8, 16),
+    "deepseek-v2-lite": (2048, 1408, 64, 2, 6, 26),
+    "deepseek-v3": (7168, 2048, 256, 1, 8, 58),
+}
+
+
+# --- presets ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SYSTEM_PRESETS))
+def test_system_preset_validates_and_is_named_by_its_key(name):
+    spec = SYSTEM_PRESETS[name]
+    spec.validate()
+    assert spec.name == name
+    assert get_system(name) is spec
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_PRESETS))
+def test_model_preset_validates_and_is_named_by_its_key(name):
+    spec = MODEL_PRESETS[name]
+    spec.validate()
+    assert spec.name == name
+    assert get_model(name) is spec
+
+
+def test_model_presets_are_exactly_the_design_table():
+    assert set(MODEL_PRESETS) == set(DESIGN_MODELS)
+    for name, (hidden, ffn, experts, shared, top_k, layers) in DESIGN_MODELS.items():
+        spec = MODEL_PRESETS[name]
+        assert (spec.hidden, spec.ffn, spec.experts, spec.shared, spec.top_k, spec.layers) == (
+            hidden,
+            ffn,
+            experts,
+            shared,
+            top_k,
+            layers,
+        ), name
+        assert spec.element_bytes == 1  # the study runs int8
+
+
+def test_paper_2x2_matches_the_study():
+    spec = get_system("paper-2x2")
+    assert (spec.rows, spec.cols, spec.chiplets) == (2, 2, 4)
+    assert spec.clock_ghz == 0.8
+    assert spec.cycles_per_second == pytest.approx(0.8e9)
+    assert spec.ops_per_cycle == 2048
+    assert spec.ops_per_cycle * spec.cycles_per_second == pytest.approx(1.6384e12)  # "1.64 TOP/s"
+    assert spec.ddr == tuple(DdrChannel(25.6, chiplet) for chiplet in (0, 1, 2, 3))
+    assert spec.d2d_gbps == 288.0
+    assert spec.element_bytes == 1
+    assert spec.slice_buffers == 12
+    assert spec.sram_bytes == DEFAULT_SRAM_BYTES
+    assert spec.hop_latency_cycles == DEFAULT_HOP_LATENCY_CYCLES
+
+
+@pytest.mark.parametrize(
+    "name, corners, gbps",
+    [("paper-3x3", {0, 2, 6, 8}, 1.5 * 25.6), ("paper-4x4", {0, 3, 12, 15}, 2.0 * 25.6)],
+)
+def test_larger_meshes_keep_four_corner_channels_with_more_bandwidth(name, corners, gbps):
+    spec = get_system(name)
+    assert len(spec.ddr) == 4
+    assert {channel.chiplet for channel in spec.ddr} == corners
+    assert all(channel.gbps == pytest.approx(gbps) for channel in spec.ddr)
+    reference = get_system("paper-2x2")
+    same = (
+        "clock_ghz",
+        "ops_per_cycle",
+        "sram_bytes",
+        "d2d_gbps",
+        "hop_latency_cycles",
+        "element_bytes",
+        "slice_buffers",
+    )
+    for field in same:
+        assert getattr(spec, field) == getattr(reference, field), field
+
+
+def test_expert_bytes_counts_all_three_matrices():
+    assert get_model("qwen3-30b-a3b").expert_bytes == 3 * 2048 * 768
+    assert (
+        dataclasses.replace(get_model("mixtral-8x7b"), element_bytes=2).expert_bytes
+        == 2 * 3 * 4096 * 14336
+    )
+
+
+def test_specs_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        get_system("paper-2x2").rows = 3
+
+
+# --- field documentation ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "table, cls",
+    [(SYSTEM_FIELDS, SystemSpec), (MODEL_FIELDS, ModelSpec), (DDR_CHANNEL_FIELDS, DdrChannel)],
+)
+def test_field_table_documents_every_field_in_order(table, cls):
+    assert list(table) == [field.name for field in dataclasses.fields(cls)]
+    for name, info in table.items():
+        assert info.unit and info.doc and info.source, name
+
+
+def test_assumed_defaults_say_so():
+    for name in ("sram_bytes", "hop_latency_cycles"):
+        assert "assumption" in SYSTEM_FIELDS[name].source
+    assert "assumption" not in SYSTEM_FIELDS["d2d_gbps"].source
+
+
+# --- lookups and overrides --------------------------------------------------------------------
+
+
+def test_unknown_system_lists_known_names_sorted():
+    with pytest.raises(FsedpError) as info:
+        get_system("paper-8x8")
+    assert (
+        info.value.message
+        == "unknown system preset 'paper-8x8'; known: paper-2x2, paper-3x3, paper-4x4"
+    )
+
+
+def test_unknown_model_lists_known_names_sorted():
+    with pytest.raises(FsedpError) as info:
+        get_model("gpt-5")
+    assert info.value.message == "unknown model preset 'gpt-5'; known: " + ", ".join(
+        sorted(DESIGN_MODELS)
+    )
+
+
+def test_override_makes_a_changed_copy():
+    base = get_system("paper-2x2")
+    changed = with_overrides(base, {"sram_bytes": 1 << 20, "hop_latency_cycles": 0})
+    assert (changed.sram_bytes, changed.hop_latency_cycles) == (1 << 20, 0)
+    assert changed.ddr == base.ddr
+    assert base.sram_bytes == DEFAULT_SRAM_BYTES
+
+
+def test_override_accepts_text_for_numeric_fields():
+    changed = with_overrides(get_system("paper-2x2"), {"sram_bytes": "4096", "clock_ghz": "1.25"})
+    assert changed.sram_bytes == 4096
+    assert changed.clock_ghz == 1.25
+    with pytest.raises(FsedpError, match="'sram_bytes' expects int, got '4k'"):
+        with_overrides(get_system("paper-2x2"), {"sram_bytes": "4k"})
+
+
+def test_model_override_and_new_ddr_channels():
+    model = with_overrides(get_model("deepseek-v3"), {"top_k": 4, "shared": 0})
+    assert (model.top_k, model.shared) == (4, 0)
+    system = with_overrides(get_system("paper-2x2"), {"ddr": (DdrChannel(51.2, 3),)})
+    assert system.ddr == (DdrChannel(51.2, 3),)
+
+
+def test_unknown_override_field_lists_valid_fields():
+    with pytest.raises(FsedpError) as info:
+        with_overrides(get_system("paper-2x2"), {"sram_kib": 12})
+    assert info.value.message.startswith(
+        "unknown system field 'sram_kib'; valid fields: name, rows, cols"
+    )
+    assert "slice_buffers" in info.value.message
+    with pytest.raises(FsedpError, match="unknown model field 'topk'; valid fields: name, hidden"):
+        with_overrides(get_model("mixtral-8x7b"), {"topk": 2})
+
+
+@pytest.mark.parametrize(
+    "fields, needle",
+    [
+        ({"rows": 0}, "'rows' must be positive, got 0"),
+        ({"cols": -1}, "'cols' must be positive, got -1"),
+        ({"rows": 2.5}, "'rows' must be an integer"),
+        ({"rows": True}, "'rows' must be an integer"),
+        ({"clock_ghz": 0}, "'clock_ghz' must be positive"),
+        ({"clock_ghz": float("nan")}, "'clock_ghz' must be positive"),
+        ({"ops_per_cycle": 0}, "'ops_per_cycle' must be positive"),
+        ({"sram_bytes": 0}, "'sram_bytes' must be positive"),
+        ({"ddr": ()}, "'ddr' must be a non-empty tuple"),
+        ({"ddr": [DdrChannel(25.6, 0)]}, "'ddr' must be a non-empty tuple"),
+        ({"ddr": (DdrChannel(0.0, 0),)}, "'ddr[0].gbps' must be positive"),
+        (
+            {"ddr": (DdrChannel(25.6, 0), DdrChannel(25.6, 4))},
+            "'ddr[1].chiplet' is 4, outside the 2x2 mesh",
+        ),
+        ({"ddr": (DdrChannel(25.6, -1),)}, "'ddr[0].chiplet' must be >= 0"),
+        ({"rows": 1}, "'ddr[2].chiplet' is 2, outside the 1x2 mesh"),
+        ({"d2d_gbps": -288.0}, "'d2d_gbps' must be positive"),
+        ({"hop_latency_cycles": -1}, "'hop_latency_cycles' must be >= 0"),
+        ({"element_bytes": 0}, "'element_bytes' must be positive"),
+        ({"slice_buffers": 1}, "'slice_buffers' must be >= 2"),
+        ({"name": ""}, "'name' must be a non-empty string"),
+    ],
+)
+def test_invalid_system_override_names_field_and_value(fields, needle):
+    with pytest.raises(FsedpError) as info:
+        with_overrides(get_system("paper-2x2"), fields)
+    assert needle in info.value.message
+
+
+@pytest.mark.parametrize(
+    "fields, needle",
+    [
+        ({"hidden": 0}, "'hidden' must be positive, got 0"),
+        ({"ffn": -5}, "'ffn' must be positive, got -5"),
+        ({"experts": 0}, "'experts' must be positive"),
+        ({"shared": -1}, "'shared' must be >= 0, got -1"),
+        ({"top_k": 0}, "'top_k' must be positive"),
+        ({"top_k": 9}, "'top_k' is 9, more than experts = 8"),
+        ({"experts": 1}, "'top_k' is 2, more than experts = 1"),
+        ({"layers": 0}, "'layers' must be positive"),
+        ({"element_bytes": 0}, "'element_bytes' must be positive"),
+    ],
+)
+def test_invalid_model_override_names_field_and_value(fields, needle):
+    with pytest.raises(FsedpError) as info:
+        with_overrides(get_model("mixtral-8x7b"), fields)
+    assert needle in info.value.message
+
+
+def test_edge_values_that_are_valid():
+    with_overrides(
+        get_system("paper-2x2"),
+        {"rows": 1, "cols": 1, "ddr": (DdrChannel(1, 0),), "slice_buffers": 2},
+    )
+    with_overrides(get_model("mixtral-8x7b"), {"top_k": 8, "shared": 0})
+
+
+# --- error format -----------------------------------------------------------------------------
+
+
+def test_error_format_with_location_and_caret():
+    error = FsedpError(
+        "unknown op 'foo'", file="a.moe", line=3, column=5, source_line="    foo x\n"
+    )
+    assert error.format() == "a.moe:3:5: error: unknown op 'foo'\n    foo x\n    ^"
+    assert str(error) == error.format()
+
+
+def test_error_format_keeps_tabs_for_the_caret():
+    error = FsedpError("bad", file="a.moe", line=1, column=3, source_line="\tx y")
+    assert error.format().splitlines()[-1] == "\t ^"
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({}, "error: boom"),
+        ({"file": "t.json"}, "t.json: error: boom"),
+        ({"file": "t.json", "line": 7}, "t.json:7: error: boom"),
+        ({"line": 7, "column": 2}, "<input>:7:2: error: boom"),
+        ({"file": "t.json", "line": 7, "column": 2}, "t.json:7:2: error: boom"),
+        ({"file": "t.json", "source_line": "x"}, "t.json: error: boom"),  # no column: no caret
+    ],
+)
+def test_error_format_location_parts_are_optional(kwargs, expected):
+    assert FsedpError("boom", **kwargs).format() == expected
