@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from xdsl.ir import ParametrizedAttribute
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
+from xdsl.utils.exceptions import VerifyException
 
 
 def parse_fields(parser: AttrParser, readers: dict[str, Callable[[], object]]) -> dict[str, object]:
@@ -43,3 +45,26 @@ def parse_positive_int(parser: AttrParser, what: str) -> int:
 def parse_real(parser: AttrParser) -> float:
     """A float or an integer literal, as a float (``25`` and ``25.0`` both accepted)."""
     return float(parser.parse_number())
+
+
+def checked_parameters(
+    cls: type[ParametrizedAttribute], parser: AttrParser, start: int, params: tuple
+) -> tuple:
+    """Verify parsed attribute parameters now, so an error points at the attribute's text.
+
+    xDSL verifies an attribute after its parser returns, and that error carries no location.
+    """
+    try:
+        cls.new(params)
+    except VerifyException as error:
+        parser.raise_error(str(error), start, end_of_parsed(parser, start))
+    return params
+
+
+def end_of_parsed(parser: AttrParser, start: int) -> int:
+    """End of the text parsed since `start`: `parser.pos` less trailing blanks and comments."""
+    text = parser.lexer.input.content[start : parser.pos]
+    lines = text.split("\n")
+    while len(lines) > 1 and (not lines[-1].strip() or lines[-1].strip().startswith("//")):
+        lines.pop()
+    return start + len("\n".join(lines).rstrip())

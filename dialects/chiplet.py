@@ -45,6 +45,7 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from dialects._syntax import (
+    checked_parameters,
     format_float,
     parse_fields,
     parse_positive_int,
@@ -124,6 +125,7 @@ class SystemAttr(ParametrizedAttribute):
 
             return parser.parse_comma_separated_list(parser.Delimiter.SQUARE, channel)
 
+        start = parser.pos
         with parser.in_angle_brackets():
             system_name = parser.parse_str_literal(" for the system name")
             parser.parse_punctuation(",")
@@ -143,7 +145,7 @@ class SystemAttr(ParametrizedAttribute):
             )
         rows, cols = f["mesh"]
         channels = f["ddr"]
-        return (
+        params = (
             StringAttr(system_name),
             IntAttr(rows),
             IntAttr(cols),
@@ -157,6 +159,7 @@ class SystemAttr(ParametrizedAttribute):
             IntAttr(f["element_bytes"]),
             IntAttr(f["slice_buffers"]),
         )
+        return checked_parameters(cls, parser, start, params)
 
     def print_parameters(self, printer: Printer) -> None:
         ddr = ", ".join(f"{format_float(g)} at {c}" for g, c in self.ddr)
@@ -359,4 +362,179 @@ class TransferOp(IRDLOperation):
             raise VerifyException(f"transfer bytes must be positive, got {size}")
 
 
-Chiplet = Dialect("chiplet", [SliceOp, StreamOp, TransferOp], [SystemAttr])
+# -- the compiler's plan (added by the passes in passes/; see docs/compiler.md) --------------
+#
+# The plan stays compact: one op per expert (its slices as attribute arrays), one partition,
+# one placement, one buffer budget, and one dispatch op per (source, home) chiplet pair.
+
+
+def _i64_array(values) -> DenseArrayBase:
+    return DenseArrayBase.from_list(IntegerAttr(0, 64).type, list(values))
+
+
+def _array_values(op: Operation, name: str) -> tuple[int, ...] | None:
+    attr = op.attributes.get(name)
+    if attr is None:
+        return None
+    if not isinstance(attr, DenseArrayBase):
+        raise VerifyException(f"'{name}' must be an array<i64: ...>, got {attr}")
+    return attr.get_values()
+
+
+@irdl_op_definition
+class PartitionOp(IRDLOperation):
+    """Data-parallel token placement (R2): `owners[t]` is the chiplet holding token t."""
+
+    name = "chiplet.partition"
+
+    policy = prop_def(StringAttr)
+    owners = prop_def(DenseArrayBase)
+
+    assembly_format = "`policy` $policy `owners` qualified($owners) attr-dict"
+
+    def __init__(self, policy: str, owners: list[int]):
+        super().__init__(properties={"policy": StringAttr(policy), "owners": _i64_array(owners)})
+
+    def verify_(self) -> None:
+        for chiplet in set(self.owners.get_values()):
+            _check_chiplet(self, chiplet, "token owner chiplet")
+
+
+@irdl_op_definition
+class ExpertOp(IRDLOperation):
+    """One expert cut into `slices` micro-slices of at most `bytes` bytes (R1); `tokens` is the
+    number of tokens that use it. Later passes annotate it with per-slice arrays:
+    `channels` (DDR channel of each slice), `order` (position of each slice in the global load
+    order) and `stops` (the trajectory of each slice, an array of chiplet arrays)."""
+
+    name = "chiplet.expert"
+
+    expert = prop_def(IntegerAttr[I64])
+    slices = prop_def(IntegerAttr[I64])
+    bytes = prop_def(IntegerAttr[I64])
+    tokens = prop_def(IntegerAttr[I64])
+
+    assembly_format = "$expert `slices` $slices `bytes` $bytes `tokens` $tokens attr-dict"
+
+    def __init__(self, expert: int, slices: int, bytes: int, tokens: int):
+        super().__init__(
+            properties={
+                "expert": IntegerAttr(expert, 64),
+                "slices": IntegerAttr(slices, 64),
+                "bytes": IntegerAttr(bytes, 64),
+                "tokens": IntegerAttr(tokens, 64),
+            }
+        )
+
+    def verify_(self) -> None:
+        count = _int(self.slices)
+        if _int(self.expert) < 0 or count <= 0 or _int(self.bytes) <= 0:
+            raise VerifyException("expert id must be >= 0, slices and bytes positive")
+        for name in ("channels", "order"):
+            values = _array_values(self, name)
+            if values is not None and len(values) != count:
+                raise VerifyException(f"'{name}' lists {len(values)} values for {count} slices")
+        stops = self.attributes.get("stops")
+        if stops is None:
+            return
+        if not isinstance(stops, ArrayAttr) or len(stops.data) != count:
+            raise VerifyException(f"'stops' must be an array of {count} chiplet arrays")
+        for trajectory in stops.data:
+            chiplets = trajectory.get_values() if isinstance(trajectory, DenseArrayBase) else ()
+            if not chiplets or len(set(chiplets)) != len(chiplets):
+                raise VerifyException(f"a trajectory needs distinct stops, got {trajectory}")
+
+
+@irdl_op_definition
+class PlacementOp(IRDLOperation):
+    """Expert parallelism: `homes[e]` is the chiplet that holds and computes expert e."""
+
+    name = "chiplet.placement"
+
+    policy = prop_def(StringAttr)
+    homes = prop_def(DenseArrayBase)
+
+    assembly_format = "`policy` $policy `homes` qualified($homes) attr-dict"
+
+    def __init__(self, policy: str, homes: list[int]):
+        super().__init__(properties={"policy": StringAttr(policy), "homes": _i64_array(homes)})
+
+    def verify_(self) -> None:
+        for chiplet in set(self.homes.get_values()):
+            _check_chiplet(self, chiplet, "home chiplet")
+
+
+@irdl_op_definition
+class DispatchOp(IRDLOperation):
+    """Expert parallelism: chiplet `from` sends the vectors of `tokens` to chiplet `to`, which
+    computes its experts on them and returns one combined partial output per token."""
+
+    name = "chiplet.dispatch"
+
+    src = prop_def(IntegerAttr[I64], prop_name="from")
+    dst = prop_def(IntegerAttr[I64], prop_name="to")
+    tokens = prop_def(DenseArrayBase)
+
+    assembly_format = "`from` $from `to` $to `tokens` qualified($tokens) attr-dict"
+
+    def __init__(self, src: int, dst: int, tokens: list[int]):
+        super().__init__(
+            properties={
+                "from": IntegerAttr(src, 64),
+                "to": IntegerAttr(dst, 64),
+                "tokens": _i64_array(tokens),
+            }
+        )
+
+    def verify_(self) -> None:
+        src, dst = _int(self.src), _int(self.dst)
+        _check_chiplet(self, src, "source chiplet")
+        _check_chiplet(self, dst, "destination chiplet")
+        if src == dst:
+            raise VerifyException(f"a dispatch needs two different chiplets, got {src} twice")
+        if not len(self.tokens):
+            raise VerifyException("a dispatch needs at least one token")
+
+
+@irdl_op_definition
+class BuffersOp(IRDLOperation):
+    """The physical weight buffers of every chiplet: `slots` buffers of `bytes` bytes; a DDR
+    load leaves `reserve` of them free for D2D arrivals (R4)."""
+
+    name = "chiplet.buffers"
+
+    slots = prop_def(IntegerAttr[I64])
+    reserve = prop_def(IntegerAttr[I64])
+    bytes = prop_def(IntegerAttr[I64])
+
+    assembly_format = "`slots` $slots `reserve` $reserve `bytes` $bytes attr-dict"
+
+    def __init__(self, slots: int, reserve: int, bytes: int):
+        super().__init__(
+            properties={
+                "slots": IntegerAttr(slots, 64),
+                "reserve": IntegerAttr(reserve, 64),
+                "bytes": IntegerAttr(bytes, 64),
+            }
+        )
+
+    def verify_(self) -> None:
+        slots, reserve = _int(self.slots), _int(self.reserve)
+        if slots <= 0 or not 0 <= reserve < slots:
+            raise VerifyException(f"need slots > reserve >= 0, got slots {slots} reserve {reserve}")
+
+
+Chiplet = Dialect(
+    "chiplet",
+    [
+        SliceOp,
+        StreamOp,
+        TransferOp,
+        PartitionOp,
+        ExpertOp,
+        PlacementOp,
+        DispatchOp,
+        BuffersOp,
+    ],
+    [SystemAttr],
+)

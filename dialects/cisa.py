@@ -155,9 +155,6 @@ class ProgramOp(IRDLOperation):
         )
 
     def verify_(self) -> None:
-        last = self.body.block.last_op
-        if not isinstance(last, EndOp):
-            raise VerifyException("a program must end with cisa.end")
         chiplet = self.chiplet.value.data
         system = system_of(self)
         if chiplet < 0 or (system is not None and chiplet >= system.num_chiplets):

@@ -39,7 +39,13 @@ from xdsl.printer import Printer
 from xdsl.traits import SymbolOpInterface
 from xdsl.utils.exceptions import VerifyException
 
-from dialects._syntax import parse_fields, parse_positive_int, print_fields
+from dialects._syntax import (
+    checked_parameters,
+    end_of_parsed,
+    parse_fields,
+    parse_positive_int,
+    print_fields,
+)
 
 _MODEL_INT_FIELDS = ("hidden", "ffn", "experts", "shared", "top_k", "bytes")
 
@@ -82,6 +88,7 @@ class ModelAttr(ParametrizedAttribute):
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser):
+        start = parser.pos
         with parser.in_angle_brackets():
             model_name = parser.parse_str_literal(" for the model name")
             parser.parse_punctuation(",")
@@ -89,7 +96,8 @@ class ModelAttr(ParametrizedAttribute):
                 key: (lambda k=key: parse_positive_int(parser, k)) for key in _MODEL_INT_FIELDS
             }
             values = parse_fields(parser, readers)
-        return (StringAttr(model_name), *(IntAttr(values[k]) for k in _MODEL_INT_FIELDS))
+        params = (StringAttr(model_name), *(IntAttr(values[k]) for k in _MODEL_INT_FIELDS))
+        return checked_parameters(cls, parser, start, params)
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
@@ -144,14 +152,22 @@ class LayerOp(IRDLOperation):
     def parse(cls, parser: Parser) -> LayerOp:
         sym_name = parser.parse_symbol_name()
         parser.parse_keyword("model")
+        start = parser.pos
         model = parser.parse_attribute()
-        parser.parse_keyword("routing")
-        routing = parser.parse_attribute()
-        attributes = parser.parse_optional_attr_dict()
         if not isinstance(model, ModelAttr):
-            parser.raise_error(f"expected a #moe.model attribute, got {model}")
+            parser.raise_error(
+                f"expected a #moe.model attribute, got {model}", start, end_of_parsed(parser, start)
+            )
+        parser.parse_keyword("routing")
+        start = parser.pos
+        routing = parser.parse_attribute()
         if not isinstance(routing, DenseIntOrFPElementsAttr):
-            parser.raise_error("expected the routing as a dense<...> integer tensor")
+            parser.raise_error(
+                "expected the routing as a dense<...> integer tensor",
+                start,
+                end_of_parsed(parser, start),
+            )
+        attributes = parser.parse_optional_attr_dict()
         op = cls.create(properties={"sym_name": sym_name, "model": model, "routing": routing})
         op.attributes |= attributes
         return op

@@ -6,7 +6,10 @@ so the message alone must say what is wrong and, where known, where.
 """
 
 
-class FsedpError(Exception):
+from xdsl.utils.exceptions import DiagnosticException
+
+
+class FsedpError(DiagnosticException):
     """A user-facing error, never shown as a traceback.
 
     Printed as 'file:line:col: error: message'; each location part is optional.

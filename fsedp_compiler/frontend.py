@@ -199,10 +199,20 @@ def _located(message: str, loc: Loc | None) -> _LocatedError:
     return _LocatedError(message, loc)
 
 
+def _relocated(error: FsedpError, loc: Loc) -> _LocatedError:
+    """An error in a file the .moe names (trace, config), keeping that file's location."""
+    where = error.location()
+    return _LocatedError(f"{where}: {error.message}" if where else error.message, loc)
+
+
 @cache
 def _parser() -> lark.Lark:
     grammar = resources.files("fsedp_compiler").joinpath("moe.lark").read_text()
-    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    # cache=True keeps the built LALR tables in the temp folder (keyed by the grammar's hash):
+    # building them takes a quarter of a second, every fsedp-opt run.
+    return lark.Lark(
+        grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=True
+    )
 
 
 def _describe_expected(error: lark.exceptions.UnexpectedInput) -> str:
@@ -238,11 +248,10 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput) -> _LocatedError:
     loc = Loc(error.line, error.column) if error.line > 0 else None
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
         found = f"unexpected character {error.char!r}"
-    elif isinstance(error, lark.exceptions.UnexpectedEOF):
-        found = "unexpected end of file"
+    elif isinstance(error, lark.exceptions.UnexpectedEOF) or error.token.type == "$END":
+        found = "unexpected end of file"  # lark points at the last token read
     else:
-        token = error.token
-        found = "unexpected end of file" if token.type == "$END" else f"unexpected {str(token)!r}"
+        found = f"unexpected {str(error.token)!r}"
     expected = _describe_expected(error)
     return _located(f"syntax error: {found}" + (f"; expected {expected}" if expected else ""), loc)
 
@@ -303,18 +312,19 @@ class _Resolver:
         by_kind: dict[str, Block] = {}
         for block in blocks:
             if block.kind in by_kind:
-                first = by_kind[block.kind].loc
-                raise _located(
-                    f"a second '{block.kind}' block; the first is at line {first.line}", block.loc
-                )
+                raise _located(f"a second '{block.kind}' block; a file has one", block.loc)
             by_kind[block.kind] = block
+        # Resolve what is there before complaining about what is missing: a typo inside the
+        # first block is the more useful message while a file is being written.
+        system = self.system(by_kind["system"]) if "system" in by_kind else None
+        model = self.model(by_kind["model"]) if "model" in by_kind else None
+        workload = by_kind.get("workload")
+        routed = self.workload(workload, model) if workload and model else None
+        strategy, options = self.strategy(by_kind.get("strategy"))
         for required in ("system", "model", "workload"):
             if required not in by_kind:
                 raise _located(f"missing '{required}' block", None)
-        system = self.system(by_kind["system"])
-        model = self.model(by_kind["model"])
-        routing_array, source = self.workload(by_kind["workload"], model)
-        strategy, options = self.strategy(by_kind.get("strategy"))
+        routing_array, source = routed
         return MoeProgram(system, model, routing_array, source, strategy, options)
 
     # -- system and model ----------------------------------------------------------------------
@@ -333,7 +343,7 @@ class _Resolver:
             try:
                 base = routing.model_from_hf_config(self._path(path))
             except FsedpError as error:
-                raise _located(error.message, block.source.loc) from None
+                raise _relocated(error, block.source.loc) from None
         else:
             base = self._preset(block.source, presets.get_model)
         return self._override(block, base, presets.MODEL_FIELDS)
@@ -449,7 +459,7 @@ class _Resolver:
             array, source = self._routing(spec, tokens, model)
             routing.validate_routing(array, model.experts, model.top_k)
         except FsedpError as error:
-            raise _located(error.message, spec.loc) from None
+            raise _relocated(error, spec.loc) from None
         if tokens is not None and tokens != array.shape[0]:
             raise _located(
                 f"workload tokens = {tokens}, but the routing has {array.shape[0]} tokens",
@@ -510,11 +520,7 @@ class _Resolver:
     def strategy(self, block: Block | None) -> tuple[str | None, dict[str, Any]]:
         if block is None:
             return None, {}
-        if block.source is None:
-            raise _located(
-                "strategy needs a name: one of " + ", ".join(KNOWN_STRATEGIES), block.loc
-            )
-        name = block.source.data.text
+        name = block.source.data.text  # the grammar requires the name
         if name not in KNOWN_STRATEGIES:
             raise _located(
                 f"unknown strategy '{name}'; known: " + ", ".join(KNOWN_STRATEGIES),

@@ -20,7 +20,6 @@ DEFAULT_SRAM_BYTES = 8 * 1024 * 1024
 DEFAULT_HOP_LATENCY_CYCLES = 8
 
 _STUDY = "MoeOpt simulator (github.com/Man0xbfc00380/MoeOpt); DESIGN.md §4"
-_ASSUMPTION = "assumption: not given by the study; see DESIGN.md §4"
 _HF_CONFIG = "the model's HuggingFace config.json; DESIGN.md §5"
 
 
@@ -196,7 +195,10 @@ SYSTEM_FIELDS: dict[str, FieldInfo] = {
         "ops/cycle", "matrix-engine throughput per chiplet (a multiply-add counts as 2 ops)", _STUDY
     ),
     "sram_bytes": FieldInfo(
-        "bytes", "on-chip SRAM per chiplet for weights and activations", _ASSUMPTION
+        "bytes",
+        "on-chip SRAM per chiplet for weights and activations",
+        "assumption: the study counts SRAM in slots, not bytes; 8 MiB holds its 12 slice "
+        "buffers of DeepSeek-MoE at 16 slices per expert plus 64 tokens' activations",
     ),
     "ddr": FieldInfo(
         "channels",
@@ -206,7 +208,11 @@ SYSTEM_FIELDS: dict[str, FieldInfo] = {
     "d2d_gbps": FieldInfo(
         "GB/s (1e9 B/s)", "bandwidth of one die-to-die link between mesh neighbours", _STUDY
     ),
-    "hop_latency_cycles": FieldInfo("cycles", "fixed latency added per D2D hop", _ASSUMPTION),
+    "hop_latency_cycles": FieldInfo(
+        "cycles",
+        "fixed latency added per D2D hop",
+        "assumption: the study prices every D2D move the same; 10 ns (8 cycles) per hop",
+    ),
     "element_bytes": FieldInfo(
         "bytes", "size of one weight or activation element (1 = int8)", _STUDY
     ),
@@ -258,8 +264,8 @@ _BASE_DDR_GBPS = 25.6
 
 SYSTEM_PRESETS: dict[str, SystemSpec] = {
     "paper-2x2": _paper_mesh(2, _BASE_DDR_GBPS),
-    "paper-3x3": _paper_mesh(3, 1.5 * _BASE_DDR_GBPS),
-    "paper-4x4": _paper_mesh(4, 2.0 * _BASE_DDR_GBPS),
+    "paper-3x3": _paper_mesh(3, 38.4),  # 1.5 x 25.6, written out: 1.5 * 25.6 is 38.400000000000006
+    "paper-4x4": _paper_mesh(4, 51.2),  # 2 x 25.6
 }
 
 # hidden / expert FFN / routed experts / shared / top-k / MoE layers, from each model's config.json.

@@ -1,0 +1,117 @@
+"""fsedp-opt's user-facing behaviour: exit codes and messages, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fsedp_compiler.cli import EXIT_USAGE_ERROR, EXIT_USER_ERROR, run
+
+GOOD = 'system paper-2x2 model qwen3-30b-a3b workload { tokens = 4 routing = uniform(seed = 1) }\n'
+
+
+def _run(args: list[str], capsys) -> tuple[int, str, str]:
+    code = run(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_good_file_exits_zero(tmp_path: Path, capsys) -> None:
+    code, out, err = _run([_write(tmp_path, "ok.moe", GOOD)], capsys)
+    assert (code, err) == (0, "")
+    assert "moe.layer @layer0" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("system paper-2x2 model\n  qwen3 workload {}", "ok.moe:2:3: error: unknown model preset 'qwen3'"),
+        ("system paper-2x2 {", "ok.moe:1:18: error: syntax error: unexpected end of file"),
+        (GOOD.replace("tokens = 4", "tokens = -4"), "error: workload tokens must be a positive integer"),
+    ],
+)
+def test_bad_moe_is_a_located_error(tmp_path: Path, capsys, text: str, message: str) -> None:
+    code, out, err = _run([_write(tmp_path, "ok.moe", text)], capsys)
+    assert code == EXIT_USER_ERROR
+    assert message in err
+    assert "Traceback" not in err + out
+
+
+def test_syntax_error_shows_source_line_and_caret(tmp_path: Path, capsys) -> None:
+    _, _, err = _run([_write(tmp_path, "bad.moe", "system paper-2x2 ? model x")], capsys)
+    lines = err.splitlines()
+    assert lines[0].endswith("bad.moe:1:18: error: syntax error: unexpected character '?'; "
+                             "expected 'model', 'strategy', 'system', 'workload', '{'")
+    assert lines[1] == "system paper-2x2 ? model x"
+    assert lines[2] == " " * 17 + "^"
+
+
+def test_invalid_ir_names_the_op_and_reason(tmp_path: Path, capsys) -> None:
+    ir = (
+        'moe.layer @l model #moe.model<"t", hidden 8, ffn 4, experts 4, shared 0, top_k 2, '
+        "bytes 1> routing dense<[[0, 9]]> : tensor<1x2xi32>\n"
+    )
+    code, _, err = _run([_write(tmp_path, "bad.mlir", ir)], capsys)
+    assert code == EXIT_USER_ERROR
+    assert err.startswith("error: token 0 routes to expert 9, outside the 4 routed experts [0, 3]")
+    assert '"moe.layer"()' in err and "Operation does not verify" in err
+
+
+def test_mlir_syntax_error_is_located(tmp_path: Path, capsys) -> None:
+    code, _, err = _run([_write(tmp_path, "bad.mlir", "moe.layr @l\n")], capsys)
+    assert code == EXIT_USER_ERROR
+    assert "bad.mlir:1:1" in err and "moe.layr is not registered" in err
+
+
+def test_unknown_pass_lists_known_passes(tmp_path: Path, capsys) -> None:
+    code, _, err = _run([_write(tmp_path, "ok.moe", GOOD), "-p", "no-such-pass"], capsys)
+    assert code == EXIT_USER_ERROR
+    assert "Unrecognized passes: ['no-such-pass']; known passes: " in err
+    assert "canonicalize" in err
+
+
+def test_malformed_pipeline_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    code, _, err = _run([_write(tmp_path, "ok.moe", GOOD), "-p", "cse{a=1,b=2}"], capsys)
+    assert code == EXIT_USAGE_ERROR
+    assert "Error parsing pass pipeline specification" in err
+
+
+def test_missing_input_file(capsys) -> None:
+    code, _, err = _run(["/nonexistent/x.moe"], capsys)
+    assert code == EXIT_USAGE_ERROR
+    assert "No such file or directory" in err
+
+
+def test_unknown_extension(tmp_path: Path, capsys) -> None:
+    code, _, err = _run([_write(tmp_path, "model.txt", GOOD)], capsys)
+    assert code == EXIT_USAGE_ERROR
+    assert "Unrecognized file extension 'txt'" in err
+
+
+def test_console_script_exit_code_and_no_traceback(tmp_path: Path) -> None:
+    bad = _write(tmp_path, "bad.moe", "system nope model x workload {}")
+    result = subprocess.run(
+        [sys.executable, "-c", "from fsedp_compiler.cli import main; main()", bad],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == EXIT_USER_ERROR
+    assert "unknown system preset 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_moe_frontend(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--help"])
+    assert exit_info.value.code == 0
+    assert "moe" in capsys.readouterr().out

@@ -1,0 +1,132 @@
+"""The `.moe` language: grammar, preset resolution, routing forms and located errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dialects.moe import LayerOp
+from fsedp_compiler import presets, routing
+from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.frontend import build_module, parse_moe
+
+HEAD = "system paper-2x2\nmodel qwen3-30b-a3b\n"
+
+
+def _error(text: str, filename: str = "t.moe") -> FsedpError:
+    with pytest.raises(FsedpError) as info:
+        parse_moe(text, filename)
+    return info.value
+
+
+def test_presets_are_applied_unchanged() -> None:
+    program = parse_moe(HEAD + "workload { tokens = 5 routing = uniform(seed = 2) }")
+    assert program.system == presets.get_system("paper-2x2")
+    assert program.model == presets.get_model("qwen3-30b-a3b")
+    assert program.strategy is None and program.strategy_options == {}
+
+
+@pytest.mark.parametrize(
+    ("call", "kind", "param"),
+    [
+        ("uniform(seed = 4)", "uniform", None),
+        ("zipf(s = 1.3, seed = 4)", "zipf", 1.3),
+        ("zipf(1.3, seed = 4)", "zipf", 1.3),
+        ("dirichlet(alpha = 0.2, seed = 4)", "dirichlet", 0.2),
+    ],
+)
+def test_synthetic_routing_matches_the_generator(call: str, kind: str, param) -> None:
+    program = parse_moe(HEAD + f"workload {{ tokens = 32 routing = {call} }}")
+    expected = routing.synthetic_routing(kind, 32, 128, 8, seed=4, param=param)
+    np.testing.assert_array_equal(program.routing, expected)
+
+
+def test_default_seed_is_zero_and_recorded() -> None:
+    program = parse_moe(HEAD + "workload { tokens = 8 routing = uniform() }")
+    np.testing.assert_array_equal(program.routing, routing.synthetic_routing("uniform", 8, 128, 8, 0))
+    assert program.routing_source == "uniform(seed = 0)"
+
+
+def test_grammar_accepts_comments_separators_and_number_forms() -> None:
+    text = """
+    /* block comment */ system paper-2x2 { clock_ghz = 1e0; d2d_gbps = 2.88e2, hop_latency_cycles = 3 }
+    model phi-3.5-moe   // dots and dashes in names
+    workload { routing = [[0, 15], [3, 2],] }
+    strategy ep { prefetch = false, name = "x", ratio = -0.5 }
+    """
+    program = parse_moe(text)
+    assert program.system.clock_ghz == 1.0 and program.system.d2d_gbps == 288.0
+    assert program.system.hop_latency_cycles == 3
+    assert program.model.name == "phi-3.5-moe"
+    assert program.routing.tolist() == [[0, 15], [3, 2]]
+    assert program.strategy_options == {"prefetch": False, "name": "x", "ratio": -0.5}
+
+
+def test_trace_layer_selection_and_npy(tmp_path: Path) -> None:
+    layers = [{"0": [1, 2], "1": [3, 4]}, {"0": [5, 6], "1": [7, 0]}]
+    (tmp_path / "t.json").write_text(json.dumps(layers))
+    np.save(tmp_path / "r.npy", np.array([[1, 0], [2, 3], [4, 5]]))
+    model = "model { name = \"m\" hidden = 8 ffn = 8 experts = 8 shared = 0 top_k = 2 }\n"
+    moe = tmp_path / "x.moe"
+    json_text = "system paper-2x2\n" + model + 'workload { routing = trace("t.json", layer = 1) }'
+    assert parse_moe(json_text, str(moe)).routing.tolist() == [[5, 6], [7, 0]]
+    npy_text = "system paper-2x2\n" + model + 'workload { routing = trace("r.npy") }'
+    assert parse_moe(npy_text, str(moe)).routing.tolist() == [[1, 0], [2, 3], [4, 5]]
+
+
+def test_build_module_carries_everything(tmp_path: Path) -> None:
+    text = HEAD + "workload { tokens = 3 routing = [[0,1,2,3,4,5,6,7],[8,9,10,11,12,13,14,15],[7,6,5,4,3,2,1,0]] }\n"
+    text += "strategy fsedp-paired { slices = 4 }"
+    module = build_module(parse_moe(text))
+    module.verify()
+    (layer,) = list(module.ops)
+    assert isinstance(layer, LayerOp)
+    assert layer.routing_array().tolist()[2] == [7, 6, 5, 4, 3, 2, 1, 0]
+    assert layer.model.expert_bytes == 3 * 2048 * 768
+    assert module.attributes["fsedp.strategy"].data == "fsedp-paired"
+    assert module.attributes["fsedp.strategy_options"].data["slices"].value.data == 4
+    system = module.attributes["chiplet.system"]
+    assert system.num_chiplets == 4 and system.ddr == [(25.6, 0), (25.6, 1), (25.6, 2), (25.6, 3)]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message"),
+    [
+        (HEAD + "workload { tokens = 2 tokens = 3 routing = uniform() }", 3, 23, "workload field 'tokens' given twice"),
+        (HEAD + "workload { tokens = 2 }", 3, 1, "workload needs a 'routing' field"),
+        (HEAD + "workload { tokens = 2 routing = uniform(seed = 1, seed = 2) }", 3, 51, "argument 'seed' given twice"),
+        (HEAD + "workload { tokens = 2 routing = zipf(1, 2) }", 3, 41, "zipf() takes at most 1 positional argument(s)"),
+        (HEAD + "workload { tokens = 2.5 routing = uniform() }", 3, 21, "workload tokens must be a positive integer, got 2.5"),
+        (HEAD + "workload { tokens = 2 routing = 7 }", 3, 33, "routing expects uniform(seed = N)"),
+        (HEAD + "workload { tokens = 2 routing = [[0,1,2,3,4,5,6,x]] }", 3, 34, "token 0: expected a list of integer expert ids"),
+        (HEAD + "workload { routing = uniform() }", 3, 22, "uniform routing needs 'tokens' in the workload"),
+        (HEAD + "workload { tokens = 1 routing = uniform() } strategy { a = 1 }", 3, 54, "syntax error: unexpected '{'; expected a name"),
+        (HEAD + "workload { tokens = 1 routing = uniform() } strategy ep { f = zipf(1) }", 3, 63, "strategy options take numbers, names, strings or lists"),
+        ("system paper-2x2 { sram_bytes = 1.5 } model qwen3-30b-a3b", 1, 33, "system field 'sram_bytes' expects an integer, got 1.5"),
+        ("system paper-2x2 { ddr = 3 }", 1, 26, "ddr expects a list of channels"),
+        ("system paper-2x2 model qwen3-30b-a3b { top_k = 200 }", 1, 48, "model field 'top_k' is 200, more than experts = 128"),
+    ],
+)
+def test_errors_are_located(text: str, line: int, column: int, message: str) -> None:
+    error = _error(text)
+    assert message in error.message
+    assert (error.file, error.line, error.column) == ("t.moe", line, column)
+    assert error.source_line == text.splitlines()[line - 1]
+
+
+def test_caret_sits_under_the_column() -> None:
+    formatted = _error(HEAD + "workload { tokens = 0 routing = uniform() }").format()
+    _, source, caret = formatted.splitlines()
+    assert source[caret.index("^")] == "0"
+
+
+def test_not_utf8_is_an_error() -> None:
+    from io import BytesIO
+
+    from fsedp_compiler.frontend import MoeFrontend
+
+    with pytest.raises(FsedpError, match="not UTF-8 text"):
+        MoeFrontend().parse(None, BytesIO(b"system \xff"), "x.moe")
