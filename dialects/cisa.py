@@ -201,43 +201,36 @@ class AllocOp(IRDLOperation):
             _check_token_list(self.tokens, "act buffer")
 
 
+class _OneBufferOp(IRDLOperation):
+    """An instruction whose only operand is a buffer."""
+
+    buf = operand_def(BufType)
+    traits = traits_def(HasParent(ProgramOp))
+    assembly_format = "$buf attr-dict"
+
+    def __init__(self, buf: SSAValue):
+        super().__init__(operands=[buf])
+
+
 @irdl_op_definition
-class FreeOp(IRDLOperation):
+class FreeOp(_OneBufferOp):
     """Release a buffer once every earlier use of it has finished."""
 
     name = "cisa.free"
-    buf = operand_def(BufType)
-    traits = traits_def(HasParent(ProgramOp))
-    assembly_format = "$buf attr-dict"
-
-    def __init__(self, buf: SSAValue):
-        super().__init__(operands=[buf])
 
 
 @irdl_op_definition
-class InputOp(IRDLOperation):
+class InputOp(_OneBufferOp):
     """The act buffer holds the layer input of its tokens (they are resident: R2)."""
 
     name = "cisa.input"
-    buf = operand_def(BufType)
-    traits = traits_def(HasParent(ProgramOp))
-    assembly_format = "$buf attr-dict"
-
-    def __init__(self, buf: SSAValue):
-        super().__init__(operands=[buf])
 
 
 @irdl_op_definition
-class OutputOp(IRDLOperation):
+class OutputOp(_OneBufferOp):
     """The act buffer holds the finished layer output of its tokens."""
 
     name = "cisa.output"
-    buf = operand_def(BufType)
-    traits = traits_def(HasParent(ProgramOp))
-    assembly_format = "$buf attr-dict"
-
-    def __init__(self, buf: SSAValue):
-        super().__init__(operands=[buf])
 
 
 @irdl_op_definition

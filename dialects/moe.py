@@ -225,29 +225,29 @@ class LayerOp(IRDLOperation):
                 f"routing has {shape[1]} expert ids per token, but the model's top_k is "
                 f"{model.top_k.data}"
             )
-        routing = self.routing_array()
-        _check_ids_in_range(routing, model.experts.data)
-        _check_distinct_per_token(routing)
+        problem = find_routing_error(self.routing_array(), model.experts.data)
+        if problem is not None:
+            raise VerifyException(problem)
 
 
-def _check_ids_in_range(routing: np.ndarray, experts: int) -> None:
+def find_routing_error(routing: np.ndarray, experts: int) -> str | None:
+    """Describe the first expert id out of range or repeated within a token; None if all good.
+
+    Shared by the verifier and the front end, so both say the same thing about the same routing.
+    """
     bad = np.argwhere((routing < 0) | (routing >= experts))
     if len(bad):
         token, slot = bad[0]
-        raise VerifyException(
+        return (
             f"token {token} routes to expert {routing[token, slot]}, outside the "
             f"{experts} routed experts [0, {experts - 1}]"
         )
-
-
-def _check_distinct_per_token(routing: np.ndarray) -> None:
     ordered = np.sort(routing, axis=1)
     repeated = np.argwhere(ordered[:, 1:] == ordered[:, :-1])
     if len(repeated):
         token, slot = repeated[0]
-        raise VerifyException(
-            f"token {token} routes to expert {ordered[token, slot]} more than once"
-        )
+        return f"token {token} routes to expert {ordered[token, slot]} more than once"
+    return None
 
 
 MoE = Dialect("moe", [LayerOp], [ModelAttr])

@@ -7,6 +7,7 @@ document every field (unit, meaning, source of the default) so help texts and re
 """
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
@@ -31,17 +32,17 @@ class FieldInfo(NamedTuple):
     source: str
 
 
-def _is_int(value: object) -> bool:
-    # bool is a subclass of int, but `rows=True` is a mistake, not a size.
-    return isinstance(value, int) and not isinstance(value, bool)
+def is_int(value: object) -> bool:
+    """An integer, Python's or numpy's; not a bool (`rows=True` is a mistake, not a size)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_number(value: object) -> bool:
-    return _is_int(value) or isinstance(value, float)
+    return is_int(value) or isinstance(value, float)
 
 
 def _require_int(kind: str, field: str, value: object, minimum: int) -> None:
-    if not _is_int(value):
+    if not is_int(value):
         raise FsedpError(f"{kind} field '{field}' must be an integer, got {value!r}")
     if value < minimum:  # type: ignore[operator]
         bound = "positive" if minimum == 1 else f">= {minimum}"

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dialects.moe import find_routing_error
 from fsedp_compiler.errors import FsedpError
-from fsedp_compiler.presets import ModelSpec
+from fsedp_compiler.presets import ModelSpec, is_int
 
 ROUTING_KINDS = ("uniform", "zipf", "dirichlet")
 
@@ -35,19 +36,15 @@ PathLike = str | os.PathLike
 # --- synthetic routing ------------------------------------------------------------------------
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
 def _check_sizes(tokens: int, experts: int, top_k: int, seed: int) -> None:
     for label, value in (("tokens", tokens), ("experts", experts), ("top_k", top_k)):
-        if not _is_int(value) or value < 1:
+        if not is_int(value) or value < 1:
             raise FsedpError(f"{label} must be a positive integer, got {value!r}")
     if top_k > experts:
         raise FsedpError(
             f"top_k = {top_k} is more than experts = {experts}: a token needs distinct experts"
         )
-    if not _is_int(seed) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise FsedpError(f"seed must be a non-negative integer, got {seed!r}")
 
 
@@ -121,10 +118,6 @@ def synthetic_routing(
 # --- validation -------------------------------------------------------------------------------
 
 
-def _first_row(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
 def validate_routing(routing: np.ndarray, experts: int, top_k: int) -> None:
     """Raise FsedpError naming the first bad token unless `routing` is a valid routing."""
     routing = np.asarray(routing)
@@ -136,17 +129,9 @@ def validate_routing(routing: np.ndarray, experts: int, top_k: int) -> None:
         raise FsedpError(f"token 0 has {routing.shape[1]} expert ids, expected top_k = {top_k}")
     if not np.issubdtype(routing.dtype, np.integer):
         raise FsedpError(f"expert ids must be integers, got dtype {routing.dtype}")
-    outside = (routing < 0) | (routing >= experts)
-    if outside.any():
-        token = _first_row(outside.any(axis=1))
-        bad = routing[token][outside[token]][0]
-        raise FsedpError(f"token {token} has expert id {bad}, outside 0..{experts - 1}")
-    ordered = np.sort(routing, axis=1)
-    repeats = ordered[:, 1:] == ordered[:, :-1]
-    if repeats.any():
-        token = _first_row(repeats.any(axis=1))
-        bad = ordered[token, 1:][repeats[token]][0]
-        raise FsedpError(f"token {token} lists expert id {bad} more than once")
+    problem = find_routing_error(routing, experts)
+    if problem is not None:
+        raise FsedpError(problem)
 
 
 # --- file loaders -----------------------------------------------------------------------------
@@ -253,7 +238,7 @@ def _select_layer(layers: list | np.ndarray, layer: int | None):
         if count != 1:
             raise FsedpError(f"file holds {count} layers; choose one with layer = 0..{count - 1}")
         return layers[0]
-    if not _is_int(layer) or not 0 <= layer < count:
+    if not is_int(layer) or not 0 <= layer < count:
         raise FsedpError(
             f"layer {layer!r} is out of range: file holds {count} layer(s), 0..{count - 1}"
         )
@@ -296,7 +281,7 @@ def _routed_ids(token: int, row: object, top_k: int, shared: int) -> list:
     if len(row) not in (top_k, top_k + shared):
         raise _width_error(token, len(row), top_k, shared)
     for value in row:
-        if not _is_int(value):
+        if not is_int(value):
             raise FsedpError(f"token {token}: expert id {json.dumps(value)} is not an integer")
     return row[:top_k]  # shared expert ids, if listed, follow the routed ones
 
@@ -402,7 +387,7 @@ def _config_int(config: dict, *keys: str) -> int:
     for key in keys:
         if key in config:
             value = config[key]
-            if not _is_int(value):
+            if not is_int(value):
                 raise FsedpError(f"config key '{key}' must be an integer, got {json.dumps(value)}")
             return int(value)
     names = " or ".join(f"'{key}'" for key in keys)
@@ -418,7 +403,7 @@ def _moe_layer_count(config: dict) -> int:
         return sum(1 for index in range(first, total) if index % every == 0)
     if "mlp_only_layers" in config or "decoder_sparse_step" in config:  # Qwen-MoE
         dense = config.get("mlp_only_layers") or []
-        if not isinstance(dense, list) or not all(_is_int(index) for index in dense):
+        if not isinstance(dense, list) or not all(is_int(index) for index in dense):
             raise FsedpError("config key 'mlp_only_layers' must be a list of layer indices")
         step = _config_int(config, "decoder_sparse_step") if "decoder_sparse_step" in config else 1
         return sum(1 for index in range(total) if index not in dense and (index + 1) % step == 0)

@@ -228,15 +228,15 @@ def test_validate_accepts_a_good_routing():
         (np.zeros((2, 6)), "expert ids must be integers, got dtype float64"),
         (
             np.array([[0, 1, 2, 3, 4, 5]] * 3 + [[0, 1, 2, 3, 4, 64]]),
-            "token 3 has expert id 64, outside 0..63",
+            "token 3 routes to expert 64, outside the 64 routed experts [0, 63]",
         ),
         (
             np.array([[0, 1, 2, 3, 4, 5], [0, 1, 2, 3, -1, 5]]),
-            "token 1 has expert id -1, outside 0..63",
+            "token 1 routes to expert -1, outside the 64 routed experts [0, 63]",
         ),
         (
             np.array([[0, 1, 2, 3, 4, 5]] * 2 + [[9, 1, 2, 9, 4, 5]]),
-            "token 2 lists expert id 9 more than once",
+            "token 2 routes to expert 9 more than once",
         ),
     ],
 )
@@ -351,8 +351,11 @@ def test_list_of_arrays_is_one_per_layer(tmp_path):
             trace([[0, 1, 2]] * 3 + [[0, 1, 2, 3, 4]]),
             "token 3 has 5 expert ids, expected top_k = 3",
         ),
-        (trace([[0, 1, 2], [0, 1, 8]]), "token 1 has expert id 8, outside 0..7"),
-        (trace([[0, 1, 2], [3, 4, 5], [6, 7, 6]]), "token 2 lists expert id 6 more than once"),
+        (
+            trace([[0, 1, 2], [0, 1, 8]]),
+            "token 1 routes to expert 8, outside the 8 routed experts [0, 7]",
+        ),
+        (trace([[0, 1, 2], [3, 4, 5], [6, 7, 6]]), "token 2 routes to expert 6 more than once"),
         (trace([[0, 1, 2.5]]), "token 0: expert id 2.5 is not an integer"),
         (trace([[0, 1, True]]), "token 0: expert id true is not an integer"),
         (trace([[0, 1, 2], 5]), "token 1: expected a list of expert ids, got 5"),
@@ -419,8 +422,11 @@ def test_npy_drops_shared_columns(tmp_path):
         (np.zeros((2, 2)), "expert ids must be integers, got dtype float64"),
         (np.zeros(4, dtype=np.int64), "got shape (4,)"),
         (np.zeros((2, 3), dtype=np.int64), "token 0 has 3 expert ids, expected top_k = 2"),
-        (np.array([[0, 1], [1, 1]]), "token 1 lists expert id 1 more than once"),
-        (np.array([[0, 1], [1, 4]]), "token 1 has expert id 4, outside 0..3"),
+        (np.array([[0, 1], [1, 1]]), "token 1 routes to expert 1 more than once"),
+        (
+            np.array([[0, 1], [1, 4]]),
+            "token 1 routes to expert 4, outside the 4 routed experts [0, 3]",
+        ),
     ],
 )
 def test_bad_npy_names_the_file(tmp_path, array, needle):
