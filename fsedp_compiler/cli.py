@@ -6,6 +6,7 @@ every user error into a message and a non-zero exit code instead of a Python tra
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import traceback
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import PassPipeline
 from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
@@ -53,6 +55,32 @@ class FsedpOptMain(xDSLOptMain):
                 known = ", ".join(sorted(self.available_passes))
                 message = f"{message}; known passes: {known}"
             raise FsedpError(message) from None
+
+    def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
+        super().register_all_arguments(arg_parser)
+        arg_parser.add_argument(
+            "--emit-programs",
+            metavar="DIR",
+            help="write each chiplet's compiled program as assembly (chipletN.s) plus "
+            "manifest.json into DIR; the input must be compiled, e.g. with -p fsedp",
+        )
+
+    def apply_passes(self, prog: ModuleOp) -> None:
+        # Named pipelines (-p fsedp) run as their individual passes, so --time-passes and
+        # --print-between-passes see each one; they read the module's strategy options.
+        from fsedp_compiler.pipelines import expand_pipelines, paused_gc
+
+        passes = expand_pipelines(self.pipeline.passes, prog)
+        with paused_gc():
+            PassPipeline(passes, self.pipeline.callback).apply(self.ctx, prog)
+        if self.args.emit_programs:
+            from backends.asm import emit_programs
+
+            self.emitted_modules = getattr(self, "emitted_modules", 0) + 1
+            directory = self.args.emit_programs
+            if self.args.split_input_file:
+                directory = os.path.join(directory, f"chunk{self.emitted_modules - 1}")
+            emit_programs(prog, directory)
 
     def parse_chunk(
         self, chunk: IO[bytes], file_extension: str, start_offset: int = 0

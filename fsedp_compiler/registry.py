@@ -78,10 +78,13 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return DeadCodeElimination
 
+    from fsedp_compiler.pipelines import compiler_passes  # lazy factories, imports no pass
+
     return {
         "canonicalize": get_canonicalize,
         "cse": get_cse,
         "dce": get_dce,
+        **compiler_passes(),
     }
 
 
@@ -93,8 +96,14 @@ def get_all_targets() -> dict[str, Callable[[], type[Target]]]:
 
         return MLIRTarget
 
+    def get_cisa_asm():
+        from backends.asm import CisaAsmTarget
+
+        return CisaAsmTarget
+
     return {
         "mlir": get_mlir,
+        "cisa-asm": get_cisa_asm,
     }
 
 

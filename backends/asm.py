@@ -1,0 +1,252 @@
+"""Readable assembly of the compiled per-chiplet programs.
+
+`-t cisa-asm` prints every `cisa.program` of a compiled module; `--emit-programs DIR` writes one
+`chipletN.s` file per chiplet plus `manifest.json` (system, model, per-program statistics).
+
+Each instruction is one line: its index in the program (the index error messages of
+`verify-programs` use), the mnemonic, its operands, and a comment naming the expert, slice and
+tokens it concerns. Buffers are named `w<n>` (weights) and `a<n>` (activations), numbered in
+allocation order within the program:
+
+```
+.program chiplet1 chiplet 1
+     0  alloc    a0, act, 32                 ; tokens 2-3
+     1  input    a0                          ; tokens 2-3
+     4  recv     w2, from 2, tag 1, 192      ; expert 0 slice 0/2
+     5  gemm     w2, a0, a1, ops 768         ; expert 0 slice 0/2, tokens 2-3
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import IO
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.utils.target import Target
+
+from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
+from dialects.moe import LayerOp
+from fsedp_compiler.errors import FsedpError
+from passes._programs import Instr, Programs, flatten, weight_contents
+
+FORMAT = "fsedp-cisa-asm"
+VERSION = 1
+
+
+def token_ranges(tokens: tuple[int, ...] | list[int]) -> str:
+    """`0-3,8,10-11`: sorted ids with runs collapsed."""
+    values = sorted(tokens)
+    parts: list[str] = []
+    start = previous = None
+    for token in values:
+        if start is None:
+            start = previous = token
+        elif token == previous + 1:
+            previous = token
+        else:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+            start = previous = token
+    if start is not None:
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+    return ",".join(parts) or "none"
+
+
+class _Writer:
+    def __init__(self, programs: Programs):
+        self.programs = programs
+        self.contents = weight_contents(programs)
+        self.names: dict[int, str] = {}
+        for chiplet in programs.chiplets:
+            count = 0
+            for ins in programs.code[chiplet]:
+                if ins.kind == "alloc":
+                    buffer = programs.buffers[ins.bufs[0]]
+                    self.names[buffer.id] = f"{'w' if buffer.weight else 'a'}{count}"
+                    count += 1
+
+    def _slice(self, buf: int) -> str:
+        held = self.contents.get(buf)
+        return "expert {} slice {}/{}".format(*held) if held else "no weights"
+
+    def _about(self, buf: int) -> str:
+        buffer = self.programs.buffers[buf]
+        if buffer.weight:
+            return self._slice(buf)
+        return f"tokens {token_ranges(buffer.tokens)}"
+
+    def line(self, ins: Instr) -> str:
+        p = ins.props
+        names = [self.names[b] for b in ins.bufs]
+        kind = ins.kind
+        if kind == "alloc":
+            buffer = self.programs.buffers[ins.bufs[0]]
+            operands = f"{names[0]}, {'weight' if buffer.weight else 'act'}, {p['bytes']}"
+            comment = self._about(buffer.id)
+        elif kind == "load":
+            operands = f"{names[0]}, ch{p['channel']}, seq {p['seq']}, {p['bytes']}"
+            comment = f"expert {p['expert']} slice {p['slice']}/{p['of']}"
+        elif kind == "send":
+            operands = f"{names[0]}, to {p['to']}, tag {p['tag']}, {p['bytes']}"
+            comment = self._about(ins.bufs[0])
+        elif kind == "recv":
+            operands = f"{names[0]}, from {p['from']}, tag {p['tag']}, {p['bytes']}"
+            comment = self._about(ins.bufs[0])
+        elif kind == "gemm":
+            operands = f"{', '.join(names)}, ops {p['ops']}"
+            comment = (
+                f"expert {p['expert']} slice {p['slice']}/{p['of']}, "
+                f"tokens {token_ranges(p['tokens'])}"
+            )
+        elif kind == "accumulate":
+            operands = f"{names[0]} into {names[1]}, ops {p['ops']}"
+            comment = f"tokens {token_ranges(p['tokens'])}"
+        elif ins.bufs:
+            operands = names[0]
+            comment = self._about(ins.bufs[0])
+        else:
+            operands, comment = "", ""
+        text = f"{ins.index:6d}  {kind:<11}{operands}".rstrip()
+        return f"{text:<48} ; {comment}" if comment else text
+
+    def program(self, chiplet: int, header: list[str]) -> str:
+        lines = [*header, f".program chiplet{chiplet} chiplet {chiplet}"]
+        lines.extend(self.line(ins) for ins in self.programs.code[chiplet])
+        return "\n".join(lines) + "\n"
+
+
+def _facts(module: ModuleOp) -> tuple[SystemAttr | None, LayerOp | None]:
+    system = module.attributes.get(SYSTEM_ATTR_NAME)
+    layer = next((op for op in module.body.block.ops if isinstance(op, LayerOp)), None)
+    return (system if isinstance(system, SystemAttr) else None), layer
+
+
+def _statistics(programs: Programs, chiplet: int) -> dict[str, object]:
+    counts: dict[str, int] = {}
+    live = peak = 0
+    moved = {"load_bytes": 0, "send_bytes": 0, "gemm_ops": 0}
+    for ins in programs.code[chiplet]:
+        counts[ins.kind] = counts.get(ins.kind, 0) + 1
+        if ins.kind == "alloc":
+            live += programs.buffers[ins.bufs[0]].bytes
+            peak = max(peak, live)
+        elif ins.kind == "free":
+            live -= programs.buffers[ins.bufs[0]].bytes
+        if ins.kind == "load":
+            moved["load_bytes"] += ins.props["bytes"]
+        elif ins.kind == "send":
+            moved["send_bytes"] += ins.props["bytes"]
+        elif ins.kind == "gemm":
+            moved["gemm_ops"] += ins.props["ops"]
+    return {
+        "instructions": len(programs.code[chiplet]),
+        "counts": counts,
+        "peak_sram_bytes": peak,
+        **moved,
+    }
+
+
+def _header(module: ModuleOp, programs: Programs, chiplet: int) -> list[str]:
+    system, layer = _facts(module)
+    lines = []
+    if system is not None:
+        row, col = system.coords(chiplet)
+        lines.append(
+            f'; chiplet {chiplet} at row {row}, col {col} of "{system.system_name.data}" '
+            f"({system.rows.data}x{system.cols.data} mesh, {system.sram_bytes.data} B SRAM)"
+        )
+    if layer is not None:
+        m = layer.model
+        lines.append(
+            f'; layer @{layer.sym_name.data}: model "{m.model_name.data}", hidden '
+            f"{m.hidden.data}, ffn {m.ffn.data}, {m.experts.data} routed + {m.shared.data} "
+            f"shared experts, top-{m.top_k.data}, {layer.num_tokens} tokens"
+        )
+    stats = _statistics(programs, chiplet)
+    lines.append(
+        f"; {stats['instructions']} instructions, peak SRAM {stats['peak_sram_bytes']} B, "
+        f"loads {stats['load_bytes']} B, sends {stats['send_bytes']} B, gemm ops "
+        f"{stats['gemm_ops']}"
+    )
+    return lines
+
+
+def _compiled(module: ModuleOp, who: str) -> Programs:
+    programs = flatten(module)
+    if not programs.chiplets:
+        raise FsedpError(
+            f"{who}: the module has no cisa.program; compile it first, e.g. with -p fsedp"
+        )
+    return programs
+
+
+def program_texts(module: ModuleOp, who: str = "cisa-asm") -> dict[int, str]:
+    """Chiplet id -> the assembly text of its program."""
+    programs = _compiled(module, who)
+    writer = _Writer(programs)
+    return {c: writer.program(c, _header(module, programs, c)) for c in programs.chiplets}
+
+
+@dataclass(frozen=True)
+class CisaAsmTarget(Target):
+    """`-t cisa-asm`: every chiplet's program as readable assembly, one after the other."""
+
+    name = "cisa-asm"
+
+    def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
+        output.write("\n".join(program_texts(module).values()))
+
+
+def manifest(module: ModuleOp, programs: Programs, files: dict[int, str]) -> dict[str, object]:
+    system, layer = _facts(module)
+    strategy = module.attributes.get("fsedp.strategy")
+    result: dict[str, object] = {"format": FORMAT, "version": VERSION}
+    if system is not None:
+        result["system"] = {
+            "name": system.system_name.data,
+            "mesh": [system.rows.data, system.cols.data],
+            "sram_bytes": system.sram_bytes.data,
+            "ddr": [{"gbps": g, "chiplet": c} for g, c in system.ddr],
+        }
+    if layer is not None:
+        m = layer.model
+        result["model"] = {
+            "name": m.model_name.data,
+            "hidden": m.hidden.data,
+            "ffn": m.ffn.data,
+            "experts": m.experts.data,
+            "shared": m.shared.data,
+            "top_k": m.top_k.data,
+            "bytes": m.bytes.data,
+        }
+        result["tokens"] = layer.num_tokens
+    result["strategy"] = getattr(strategy, "data", None)
+    result["programs"] = [
+        {"chiplet": c, "file": files[c], **_statistics(programs, c)} for c in programs.chiplets
+    ]
+    return result
+
+
+def emit_programs(module: ModuleOp, directory: str) -> list[str]:
+    """Write `chipletN.s` per program and `manifest.json` into `directory`; returns the paths."""
+    programs = _compiled(module, "--emit-programs")
+    writer = _Writer(programs)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as error:
+        raise FsedpError(f"--emit-programs: cannot create {directory}: {error.strerror}") from None
+    files = {c: f"chiplet{c}.s" for c in programs.chiplets}
+    paths = []
+    for chiplet, name in files.items():
+        path = os.path.join(directory, name)
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(writer.program(chiplet, _header(module, programs, chiplet)))
+        paths.append(path)
+    path = os.path.join(directory, "manifest.json")
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(manifest(module, programs, files), out, indent=2)
+        out.write("\n")
+    return [*paths, path]

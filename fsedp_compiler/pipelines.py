@@ -1,0 +1,306 @@
+"""Named compilation pipelines (one per strategy) and `compile_module`, the compiler's API.
+
+A strategy is a named list of passes with options (`PIPELINES`). It can be run
+
+- from the command line: `fsedp-opt layer.moe -p fsedp` or `-p 'fsedp{slices=8 order=id}'`;
+- from Python: `compile_module(module, "ep", {"policy": ...})`;
+- from a `.moe` file's `strategy fsedp-paired { slices = 8 }` block: `compile_module(module)`
+  uses it; `fsedp-opt file.moe` alone does not compile (it prints the moe IR), `-p <name>`
+  does, with the file's options when the file names that same strategy.
+
+Options of a pipeline (`fsedp{...}`, `.moe` strategy blocks, `overrides`) map onto its passes:
+- `opt=value` sets option `opt` of the one pass in the pipeline that has it (`slices` goes to
+  shard-experts, `order` to order-loads, `shape` to schedule-trajectories, ...);
+- `<pass>-<opt>=value` sets it on that pass only; needed when two passes of a pipeline share an
+  option name (in `ep` and `hydra`, `partition-tokens-policy` vs `place-experts-policy`);
+- `verify=false` drops the final `verify-programs`.
+`_` and `-` are interchangeable in option names. Unknown, ambiguous or ill-typed options are
+errors that list the accepted names or values. File options apply first, `-p`/`overrides` on top.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import import_module
+from typing import ClassVar
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DictionaryAttr,
+    FloatAttr,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+    StringAttr,
+)
+from xdsl.ir import Attribute
+from xdsl.passes import ModulePass
+from xdsl.utils.arg_spec import ArgSpec, parse_pipeline
+
+from fsedp_compiler.errors import FsedpError
+
+STRATEGY_ATTR = "fsedp.strategy"
+STRATEGY_OPTIONS_ATTR = "fsedp.strategy_options"
+DEFAULT_STRATEGY = "fsedp-paired"
+
+# pass name -> (module, class); imported only when the pass is used
+PASSES: dict[str, tuple[str, str]] = {
+    "partition-tokens": ("passes.partition_tokens", "PartitionTokensPass"),
+    "shard-experts": ("passes.shard_experts", "ShardExpertsPass"),
+    "order-loads": ("passes.order_loads", "OrderLoadsPass"),
+    "distribute-slices": ("passes.distribute_slices", "DistributeSlicesPass"),
+    "schedule-trajectories": ("passes.schedule_trajectories", "ScheduleTrajectoriesPass"),
+    "virtualize": ("passes.virtualize", "VirtualizePass"),
+    "place-experts": ("passes.place_experts", "PlaceExpertsPass"),
+    "dispatch-tokens": ("passes.dispatch_tokens", "DispatchTokensPass"),
+    "lower-to-cisa": ("passes.lower_to_cisa", "LowerToCisaPass"),
+    "verify-programs": ("passes.verify_programs", "VerifyProgramsPass"),
+}
+
+_FSEDP_COMMON = (
+    "partition-tokens{policy=block},shard-experts{slices=0 min-slices=16 buffers=0},"
+    "order-loads{order=ORDER},distribute-slices{mode=MODE},"
+    "schedule-trajectories{shape=tour skip-idle=true entry=nearest-need},"
+    "virtualize{slice-buffers=0 reserve=1},lower-to-cisa,verify-programs"
+)
+_EP_COMMON = (
+    "partition-tokens{policy=block},place-experts{policy=POLICY},dispatch-tokens{schedule=ring},"
+    "shard-experts{slices=0 min-slices=1 buffers=2},order-loads{order=ORDER},"
+    "distribute-slices{mode=nearest},virtualize{slice-buffers=2 reserve=0},lower-to-cisa,"
+    "verify-programs"
+)
+
+PIPELINES: dict[str, str] = {
+    # micro-sliced experts streamed along trajectories, load order by id, each expert's slices
+    # on one channel
+    "fsedp": _FSEDP_COMMON.replace("ORDER", "id").replace("MODE", "per-expert"),
+    # the paper's full scheme: paired hot/cold load order, slices dealt evenly over the channels
+    "fsedp-paired": _FSEDP_COMMON.replace("ORDER", "paired").replace("MODE", "even"),
+    # expert parallelism: whole experts round-robin, tokens dispatched to them; prefetch of the
+    # next expert (or slice) in a second buffer
+    "ep": _EP_COMMON.replace("POLICY", "round-robin").replace("ORDER", "id"),
+    # EP with popularity-aware placement and hot/cold load order
+    "hydra": _EP_COMMON.replace("POLICY", "hydra").replace("ORDER", "paired"),
+}
+
+PIPELINE_OPTIONS = ("verify",)
+
+
+def pass_class(name: str) -> type[ModulePass]:
+    module, cls = PASSES[name]
+    return getattr(import_module(module), cls)
+
+
+def compiler_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    """Lazy factories of our passes and named pipelines, for the `fsedp-opt` registry."""
+    factories: dict[str, Callable[[], type[ModulePass]]] = {
+        name: (lambda n=name: pass_class(n)) for name in PASSES
+    }
+    for name in PIPELINES:
+        factories[name] = lambda n=name: STRATEGY_PASSES[n]
+    return factories
+
+
+# -- option mapping ---------------------------------------------------------------------------
+
+
+def _params(value: object) -> tuple:
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return (value,)
+
+
+def _python(attr: Attribute) -> object:
+    if isinstance(attr, IntegerAttr):
+        is_bool = isinstance(attr.type, IntegerType) and attr.type.width.data == 1
+        return bool(attr.value.data) if is_bool else attr.value.data
+    if isinstance(attr, FloatAttr):
+        return attr.value.data
+    if isinstance(attr, StringAttr):
+        return attr.data
+    if isinstance(attr, ArrayAttr):
+        return [_python(a) for a in attr.data]
+    return str(attr)
+
+
+def module_strategy(module: ModuleOp) -> str | None:
+    attr = module.attributes.get(STRATEGY_ATTR)
+    return attr.data if isinstance(attr, StringAttr) else None
+
+
+def module_options(module: ModuleOp) -> dict[str, object]:
+    """The `.moe` strategy block's options stored on the module, as Python values."""
+    attr = module.attributes.get(STRATEGY_OPTIONS_ATTR)
+    if not isinstance(attr, DictionaryAttr):
+        return {}
+    return {key: _python(value) for key, value in attr.data.items()}
+
+
+def _specs(name: str) -> list[ArgSpec]:
+    return list(parse_pipeline(PIPELINES[name]))
+
+
+def pipeline_option_names(name: str) -> list[str]:
+    """Unqualified options of a pipeline, in pass order, then the pipeline's own."""
+    names: list[str] = []
+    for spec in _specs(name):
+        for option in pass_class(spec.name).option_names():
+            if option not in names:
+                names.append(option)
+    return names + list(PIPELINE_OPTIONS)
+
+
+def _resolve(name: str, specs: list[ArgSpec], key: str) -> list[tuple[int, str]]:
+    owners: list[tuple[int, str]] = []
+    for index, spec in enumerate(specs):
+        for option in pass_class(spec.name).option_names():
+            if key in (option, f"{spec.name}-{option}"):
+                owners.append((index, option))
+    if not owners:
+        known = ", ".join(pipeline_option_names(name))
+        raise FsedpError(
+            f"{name}: unknown option '{key}'; options: {known} (or <pass>-<option>, "
+            "e.g. shard-experts-slices)"
+        )
+    if len(owners) > 1:
+        qualified = " or ".join(f"{specs[i].name}-{option}" for i, option in owners)
+        raise FsedpError(f"{name}: option '{key}' is ambiguous; write {qualified}")
+    return owners
+
+
+def pipeline_passes(name: str, options: Mapping[str, object] | None = None) -> list[ModulePass]:
+    """The passes of pipeline `name` with `options` applied (see the module docstring)."""
+    if name not in PIPELINES:
+        raise FsedpError(f"unknown strategy '{name}'; known: {', '.join(PIPELINES)}")
+    specs = _specs(name)
+    parameters = [dict(spec.parameters) for spec in specs]
+    verify = True
+    for raw_key, value in (options or {}).items():
+        key = raw_key.replace("_", "-")
+        if key == "verify":
+            if not isinstance(value, bool):
+                raise FsedpError(f"{name}: option 'verify' expects true or false, got {value}")
+            verify = value
+            continue
+        for index, option in _resolve(name, specs, key):
+            parameters[index][option] = _params(value)
+    passes = [
+        pass_class(spec.name).from_spec(ArgSpec(spec.name, params))
+        for spec, params in zip(specs, parameters, strict=True)
+    ]
+    return [p for p in passes if verify or p.name != "verify-programs"]
+
+
+# -- the named pipelines as passes ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StrategyPipeline(ModulePass):
+    """A named pipeline used as one pass: `-p 'fsedp{slices=8}'`.
+
+    Applied to a module it runs its passes with the options of the module's `.moe` strategy
+    block (when the block names this strategy) and then its own options on top.
+    """
+
+    name: ClassVar[str]
+
+    options: tuple[tuple[str, tuple], ...] = ()
+
+    @classmethod
+    def from_spec(cls, spec: ArgSpec):
+        options = tuple(spec.parameters.items())
+        pipeline_passes(cls.name, _unwrapped(options))  # report bad options before any input
+        return cls(options)
+
+    def spec(self, *, include_default: bool = False) -> ArgSpec:
+        return ArgSpec(self.name, dict(self.options))
+
+    def expand(self, module: ModuleOp) -> list[ModulePass]:
+        options = module_options(module) if module_strategy(module) == self.name else {}
+        options.update(_unwrapped(self.options))
+        return pipeline_passes(self.name, options)
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        run_passes(ctx, op, self.expand(op))
+
+
+def _unwrapped(options: tuple[tuple[str, tuple], ...]) -> dict[str, object]:
+    """Spec parameters (always tuples) as plain values: `(8,)` -> 8, `(1, 2)` -> [1, 2]."""
+    return {key: values[0] if len(values) == 1 else list(values) for key, values in options}
+
+
+def _strategy_pass(name: str) -> type[StrategyPipeline]:
+    cls = type(name.title().replace("-", "") + "Pipeline", (StrategyPipeline,), {"name": name})
+    return dataclass(frozen=True)(cls)
+
+
+STRATEGY_PASSES: dict[str, type[StrategyPipeline]] = {n: _strategy_pass(n) for n in PIPELINES}
+
+
+def expand_pipelines(passes: tuple[ModulePass, ...], module: ModuleOp) -> tuple[ModulePass, ...]:
+    """`passes` with every named pipeline replaced by its passes for `module`."""
+    expanded: list[ModulePass] = []
+    for p in passes:
+        expanded.extend(p.expand(module) if isinstance(p, StrategyPipeline) else [p])
+    return tuple(expanded)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: lowering creates ~10^5 ops that live on, and the
+    collector rescanning them takes a third of the compile time. Restored afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def run_passes(ctx: Context, module: ModuleOp, passes: list[ModulePass]) -> None:
+    """Apply `passes` in order, verifying the module after each one that changes it."""
+    with paused_gc():
+        for p in passes:
+            p.apply(ctx, module)
+            if p.name != "verify-programs":
+                module.verify()
+
+
+def compile_module(
+    module: ModuleOp,
+    strategy: str | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> ModuleOp:
+    """Compile `module` (a `moe.layer` plus its `chiplet.system`) in place and return it.
+
+    `strategy` None means the module's `fsedp.strategy`, else `fsedp-paired`. Options come from
+    the module's `fsedp.strategy_options` (only when it declares this same strategy), then
+    `overrides` on top, mapped onto the passes as described in the module docstring. The result
+    keeps the `moe.layer` and the system, adds the plan ops and one `cisa.program` per chiplet,
+    has been verified by `verify-programs` (unless `verify=False`) and by xDSL.
+    """
+    declared = module_strategy(module)
+    name = strategy or declared or DEFAULT_STRATEGY
+    options = module_options(module) if declared == name else {}
+    options.update(overrides or {})
+    run_passes(Context(), module, pipeline_passes(name, options))
+    return module
+
+
+def describe_pipelines() -> str:
+    """The pass list of every named pipeline, one per line (for docs and `--help`)."""
+    return "\n".join(f"{name}: {spec}" for name, spec in PIPELINES.items())
+
+
+__all__ = [
+    "PIPELINES",
+    "STRATEGY_PASSES",
+    "StrategyPipeline",
+    "compile_module",
+    "pipeline_passes",
+]

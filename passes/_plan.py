@@ -1,0 +1,390 @@
+"""What the passes share: a pass base class with friendly option errors, the layer being
+compiled, reading and writing the compact plan (the `chiplet.*` ops), slice geometry and token
+bookkeeping.
+
+The plan is a handful of ops next to the `moe.layer` (see `dialects/chiplet.py` and
+docs/compiler.md): `chiplet.partition`, one `chiplet.expert` per used expert (per-slice decisions
+are attribute arrays on it), `chiplet.placement` and `chiplet.dispatch` for the EP baselines, and
+`chiplet.buffers`. Every pass reads what it needs, checks that the passes it depends on ran, and
+raises `FsedpError` (never a traceback) naming the pass and the numbers involved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar, TypeVar, get_type_hints
+
+import numpy as np
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    BytesAttr,
+    DenseArrayBase,
+    IntAttr,
+    IntegerAttr,
+    ModuleOp,
+    i32,
+    i64,
+)
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+from xdsl.utils.arg_spec import ArgSpec
+
+from dialects.chiplet import (
+    SYSTEM_ATTR_NAME,
+    DispatchOp,
+    ExpertOp,
+    PartitionOp,
+    SystemAttr,
+)
+from dialects.moe import LayerOp
+from fsedp_compiler.errors import FsedpError
+
+_EXPECTED = {int: "an integer", bool: "true or false", str: "a name", float: "a number"}
+
+
+def _matches(value: object, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+@dataclass(frozen=True)
+class FsedpPass(ModulePass):
+    """Base of our passes: option errors name the pass, the option and what it accepts."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [f.name.replace("_", "-") for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def option_types(cls) -> dict[str, type]:
+        hints = get_type_hints(cls)
+        return {f.name.replace("_", "-"): hints[f.name] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_spec(cls, spec: ArgSpec):
+        types = cls.option_types()
+        for key, values in spec.parameters.items():
+            option = key.replace("_", "-")
+            if option not in types:
+                known = ", ".join(types) or "none"
+                raise FsedpError(f"{cls.name}: unknown option '{key}'; options: {known}")
+            expected = types[option]
+            if len(values) != 1 or not _matches(values[0], expected):
+                shown = ",".join(str(v) for v in values) or "nothing"
+                raise FsedpError(
+                    f"{cls.name}: option '{option}' expects {_EXPECTED[expected]}, got {shown}"
+                )
+        return super().from_spec(spec)
+
+    def error(self, message: str) -> FsedpError:
+        return FsedpError(f"{self.name}: {message}")
+
+    def check_choice(self, option: str, value: str, choices: Sequence[str]) -> None:
+        if value not in choices:
+            raise self.error(f"unknown {option} '{value}'; accepted: {', '.join(choices)}")
+
+    def check_at_least(self, option: str, value: int, minimum: int, meaning: str = "") -> None:
+        if value < minimum:
+            note = f" ({meaning})" if meaning else ""
+            raise self.error(f"{option} must be >= {minimum}{note}, got {value}")
+
+
+# -- attribute helpers ----------------------------------------------------------------------
+
+
+def i64_array(values: Iterable[int]) -> DenseArrayBase:
+    """A `array<i64: ...>` built without xDSL's per-element normalisation (fast)."""
+    data = np.asarray(list(values), dtype="<i8").tobytes()
+    return DenseArrayBase.new((i64, BytesAttr(data)))
+
+
+def i32_array(values: Iterable[int]) -> DenseArrayBase:
+    data = np.asarray(list(values), dtype="<i4").tobytes()
+    return DenseArrayBase.new((i32, BytesAttr(data)))
+
+
+_INT_CACHE: dict[int, IntegerAttr] = {}
+
+
+def i64_attr(value: int) -> IntegerAttr:
+    """A cached `IntegerAttr` of type i64 (attributes are immutable, so they can be shared)."""
+    attr = _INT_CACHE.get(value)
+    if attr is None:
+        attr = _INT_CACHE[value] = IntegerAttr.new((IntAttr(value), i64))
+    return attr
+
+
+def int_array(op: Operation, name: str) -> tuple[int, ...] | None:
+    attr = op.attributes.get(name)
+    return attr.get_values() if isinstance(attr, DenseArrayBase) else None
+
+
+def trajectories(op: ExpertOp) -> list[tuple[int, ...]] | None:
+    attr = op.attributes.get("stops")
+    if not isinstance(attr, ArrayAttr):
+        return None
+    return [stops.get_values() for stops in attr.data]
+
+
+# -- the layer --------------------------------------------------------------------------------
+
+
+@dataclass
+class Layer:
+    """The MoE layer being compiled and the machine it runs on."""
+
+    module: ModuleOp
+    op: LayerOp
+    system: SystemAttr
+    routing: np.ndarray
+
+    @property
+    def hidden(self) -> int:
+        return self.op.model.hidden.data
+
+    @property
+    def ffn(self) -> int:
+        return self.op.model.ffn.data
+
+    @property
+    def experts(self) -> int:
+        return self.op.model.experts.data
+
+    @property
+    def shared(self) -> int:
+        return self.op.model.shared.data
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.op.model.bytes.data
+
+    @property
+    def element_bytes(self) -> int:
+        return self.system.element_bytes.data
+
+    @property
+    def tokens(self) -> int:
+        return int(self.routing.shape[0])
+
+    @property
+    def chiplets(self) -> int:
+        return self.system.num_chiplets
+
+    @property
+    def token_bytes(self) -> int:
+        """Bytes of one token's activation vector."""
+        return self.hidden * self.element_bytes
+
+    def is_shared(self, expert: int) -> bool:
+        return expert >= self.experts
+
+    @cached_property
+    def token_counts(self) -> np.ndarray:
+        """Tokens per expert id (routed, then shared experts which every token uses)."""
+        routed = np.bincount(self.routing.ravel(), minlength=self.experts)
+        return np.concatenate([routed, np.full(self.shared, self.tokens, dtype=np.int64)])
+
+    @cached_property
+    def used_experts(self) -> list[int]:
+        """Routed experts with at least one token, then every shared expert."""
+        return [e for e in range(self.experts + self.shared) if self.token_counts[e] > 0]
+
+    @cached_property
+    def _routed_tokens(self) -> list[np.ndarray]:
+        flat = self.routing.ravel()
+        token_of = np.repeat(np.arange(self.tokens), self.routing.shape[1])
+        order = np.argsort(flat, kind="stable")
+        bounds = np.cumsum(np.bincount(flat, minlength=self.experts))
+        return np.split(token_of[order], bounds[:-1])
+
+    def expert_tokens(self, expert: int) -> np.ndarray:
+        """Sorted ids of the tokens that use `expert`."""
+        if self.is_shared(expert):
+            return np.arange(self.tokens)
+        return self._routed_tokens[expert]
+
+    def experts_of_token(self, token: int) -> list[int]:
+        return [*map(int, self.routing[token]), *range(self.experts, self.experts + self.shared)]
+
+    # slice geometry: slice s of n holds FFN rows [s*F//n, (s+1)*F//n)
+
+    def slice_rows(self, slices: int, index: int) -> tuple[int, int]:
+        return index * self.ffn // slices, (index + 1) * self.ffn // slices
+
+    def slice_bytes(self, slices: int, index: int) -> int:
+        lo, hi = self.slice_rows(slices, index)
+        return 3 * self.hidden * (hi - lo) * self.weight_bytes
+
+    def max_slice_bytes(self, slices: int) -> int:
+        return 3 * self.hidden * -(-self.ffn // slices) * self.weight_bytes
+
+    def expert_name(self, expert: int) -> str:
+        return f"shared expert {expert}" if self.is_shared(expert) else f"expert {expert}"
+
+
+def read_layer(module: ModuleOp, who: str) -> Layer:
+    layers = [op for op in module.body.block.ops if isinstance(op, LayerOp)]
+    if not layers:
+        raise FsedpError(f"{who}: the module has no moe.layer to compile")
+    if len(layers) > 1:
+        raise FsedpError(
+            f"{who}: the module has {len(layers)} moe.layer ops; compile one layer per module"
+        )
+    system = module.attributes.get(SYSTEM_ATTR_NAME)
+    if not isinstance(system, SystemAttr):
+        raise FsedpError(
+            f"{who}: the module has no '{SYSTEM_ATTR_NAME}' attribute describing the machine"
+        )
+    return Layer(module, layers[0], system, layers[0].routing_array())
+
+
+# -- the plan ops -----------------------------------------------------------------------------
+
+OpT = TypeVar("OpT", bound=Operation)
+
+
+def find_ops(module: ModuleOp, cls: type[OpT]) -> list[OpT]:
+    return [op for op in module.body.block.ops if isinstance(op, cls)]
+
+
+def find_op(module: ModuleOp, cls: type[OpT]) -> OpT | None:
+    return next((op for op in module.body.block.ops if isinstance(op, cls)), None)
+
+
+def require_op(module: ModuleOp, cls: type[OpT], who: str, producer: str) -> OpT:
+    op = find_op(module, cls)
+    if op is None:
+        raise FsedpError(f"{who}: no {cls.name} in the module; run {producer} first")
+    return op
+
+
+def _insertion_point(module: ModuleOp) -> Operation | None:
+    """Plan ops go before the first cisa.program (if any), else at the end of the module."""
+    return next((op for op in module.body.block.ops if op.name == "cisa.program"), None)
+
+
+def insert_ops(module: ModuleOp, ops: Sequence[Operation]) -> None:
+    block = module.body.block
+    before = _insertion_point(module)
+    if before is None:
+        block.add_ops(ops)
+    else:
+        block.insert_ops_before(ops, before)
+
+
+def replace_ops(module: ModuleOp, cls: type[Operation], new_ops: Sequence[Operation]) -> None:
+    """Erase every op of class `cls` and insert `new_ops` where the first one was."""
+    old = find_ops(module, cls)
+    block = module.body.block
+    if old:
+        block.insert_ops_before(new_ops, old[0])
+    else:
+        insert_ops(module, new_ops)
+    for op in old:
+        op.detach()
+        op.erase()
+
+
+def require_experts(module: ModuleOp, who: str) -> list[ExpertOp]:
+    experts = sorted(find_ops(module, ExpertOp), key=lambda op: op.expert.value.data)
+    if not experts:
+        raise FsedpError(f"{who}: no chiplet.expert ops in the module; run shard-experts first")
+    return experts
+
+
+@dataclass(frozen=True)
+class SliceRef:
+    """Slice `index` of `expert` (an op) in the global load order."""
+
+    op: ExpertOp
+    expert: int
+    index: int
+    slices: int
+
+
+def load_order(experts: Sequence[ExpertOp]) -> list[SliceRef]:
+    """Every slice in load order: by `order` (order-loads) when present, else by id."""
+    refs: list[tuple[int, SliceRef]] = []
+    have_order = all("order" in op.attributes for op in experts)
+    position = 0
+    for op in experts:
+        count = op.slices.value.data
+        order = int_array(op, "order") if have_order else None
+        for index in range(count):
+            ref = SliceRef(op, op.expert.value.data, index, count)
+            refs.append((order[index] if order is not None else position, ref))
+            position += 1
+    refs.sort(key=lambda item: item[0])
+    return [ref for _, ref in refs]
+
+
+def block_owners(tokens: int, chiplets: int) -> list[int]:
+    """Contiguous blocks; the first `tokens % chiplets` chiplets hold one extra token."""
+    base, extra = divmod(tokens, chiplets)
+    owners: list[int] = []
+    for chiplet in range(chiplets):
+        owners.extend([chiplet] * (base + (chiplet < extra)))
+    return owners
+
+
+def token_owners(module: ModuleOp, layer: Layer) -> list[int]:
+    partition = find_op(module, PartitionOp)
+    if partition is None:
+        return block_owners(layer.tokens, layer.chiplets)
+    return list(partition.owners.get_values())
+
+
+def tokens_by_chiplet(owners: Sequence[int], chiplets: int) -> list[list[int]]:
+    result: list[list[int]] = [[] for _ in range(chiplets)]
+    for token, chiplet in enumerate(owners):
+        result[chiplet].append(token)
+    return result
+
+
+def expert_chiplet_tokens(layer: Layer, owners: Sequence[int]) -> dict[int, list[list[int]]]:
+    """For each used expert, the sorted tokens of each chiplet that use it."""
+    owner_array = np.asarray(owners, dtype=np.int64)
+    result: dict[int, list[list[int]]] = {}
+    for expert in layer.used_experts:
+        tokens = layer.expert_tokens(expert)
+        per_chiplet: list[list[int]] = [[] for _ in range(layer.chiplets)]
+        for token, chiplet in zip(tokens.tolist(), owner_array[tokens].tolist(), strict=True):
+            per_chiplet[chiplet].append(token)
+        result[expert] = per_chiplet
+    return result
+
+
+def activation_rows(module: ModuleOp, layer: Layer) -> list[int]:
+    """Token vectors each chiplet keeps in SRAM at its peak, as lower-to-cisa lays them out.
+
+    Every chiplet holds its own tokens' input and output (2 rows per token). Under expert
+    parallelism (`chiplet.dispatch` ops) a source also holds one gather buffer per dispatch and
+    a home holds the received inputs plus their partial outputs (2 rows per received token).
+    """
+    owners = token_owners(module, layer)
+    rows = [2 * n for n in np.bincount(owners, minlength=layer.chiplets).tolist()]
+    for dispatch in find_ops(module, DispatchOp):
+        count = len(dispatch.tokens)
+        rows[dispatch.src.value.data] += count
+        rows[dispatch.dst.value.data] += 2 * count
+    return rows
+
+
+def activation_bytes(module: ModuleOp, layer: Layer) -> list[int]:
+    return [rows * layer.token_bytes for rows in activation_rows(module, layer)]
+
+
+def format_bytes(count: int) -> str:
+    """`1048576 B (1.0 MiB)`: exact bytes for the record, a rounded size for reading."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count} B ({count / size:.1f} {unit})"
+    return f"{count} B"

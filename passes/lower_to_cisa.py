@@ -1,0 +1,365 @@
+"""`lower-to-cisa{keep-plan=true|false}`: one `cisa.program` per chiplet from the plan.
+
+The programs are appended to the module; the `moe.layer` (the numerics reference) and the
+`chiplet.system` attribute stay. With `keep-plan=true` (default) the `chiplet.*` plan ops stay
+too, as a record of the decisions; `keep-plan=false` erases them.
+
+FSE-DP (the plan has trajectories). Every chiplet allocates its tokens' input `x` (filled by
+`cisa.input`) and output `y`, then visits its slices in the global load order. At a stop it
+allocates a weight buffer, fills it (`load` at the entry, from the slice's channel with the next
+`seq` of that channel; else `recv` from the previous stop), applies it to its tokens routed to
+the expert (`gemm`, none when it holds no such token) and `send`s it on to the next stop. Weight
+buffers form a ring of `slots` buffers (`chiplet.buffers`): before an `alloc` the oldest buffers
+are freed while `slots` are live, or `slots - reserve` for a DDR load (R4). At the end: `output
+y`, free everything, `end`. Because every program and every channel follows the same global
+order, the earliest unfinished slice can always progress: no deadlock (docs/compiler.md).
+
+EP and Hydra (the plan has `chiplet.placement`). Each chiplet first gathers, for every
+`chiplet.dispatch` it is the source of, the listed rows of `x` into a fresh buffer
+(`accumulate`) and sends it to the home; it posts a `recv` (and allocates an output buffer) for
+every dispatch it is the home of. Then it streams its home experts' slices in load order through
+its ring (one weight buffer per slice; with one slot nothing is prefetched) and applies each to
+its own tokens and to every received buffer. Then it returns every received buffer's partial
+outputs, receives its own returns and adds them into `y` (`accumulate`), outputs `y` and ends.
+
+Before (one slice of expert 0, tokens 0 and 1 on chiplet 0, token 2 on chiplet 1):
+
+```mlir
+chiplet.expert 0 slices 1 bytes 192 tokens 3 {channels = array<i64: 0>, order = array<i64: 0>,
+    stops = [array<i64: 0, 1>]}
+chiplet.buffers slots 2 reserve 1 bytes 192
+```
+
+After `lower-to-cisa{keep-plan=false}` (chiplet 0; chiplet 1 receives with `recv ... tag 0`):
+
+```mlir
+cisa.program @chiplet0 chiplet 0 {
+  %0 = cisa.alloc act bytes 32 tokens array<i32: 0, 1>
+  cisa.input %0
+  %1 = cisa.alloc act bytes 32 tokens array<i32: 0, 1>
+  %2 = cisa.alloc weight bytes 192
+  cisa.load %2 channel 0 seq 0 bytes 192 expert 0 slice 0 of 1
+  cisa.gemm %2, %0, %1 expert 0 slice 0 of 1 tokens array<i32: 0, 1> ops 768
+  cisa.send %2 to 1 tag 0 bytes 192
+  cisa.free %2
+  cisa.output %1
+  cisa.free %0
+  cisa.free %1
+  cisa.end
+}
+```
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import Block, Operation, Region, SSAValue
+
+from dialects import cisa
+from dialects.chiplet import (
+    BuffersOp,
+    DispatchOp,
+    ExpertOp,
+    PartitionOp,
+    PlacementOp,
+)
+from passes._plan import (
+    FsedpPass,
+    Layer,
+    expert_chiplet_tokens,
+    find_op,
+    find_ops,
+    i32_array,
+    i64_attr,
+    int_array,
+    load_order,
+    read_layer,
+    require_experts,
+    require_op,
+    tokens_by_chiplet,
+    trajectories,
+)
+
+_WEIGHT = cisa.BufferKindAttr(cisa.BufferKind.WEIGHT)
+_ACT = cisa.BufferKindAttr(cisa.BufferKind.ACT)
+_BUF = cisa.BufType()
+PLAN_OPS = ("chiplet.partition", "chiplet.expert", "chiplet.placement", "chiplet.dispatch")
+PLAN_OPS += ("chiplet.buffers",)
+
+
+class ProgramBuilder:
+    """Appends cisa instructions to one chiplet's program (built with cached attributes)."""
+
+    def __init__(self, chiplet: int, token_bytes: int, slots: int):
+        self.chiplet = chiplet
+        self.token_bytes = token_bytes
+        self.slots = slots
+        self.ops: list[Operation] = []
+        self.ring: deque[SSAValue] = deque()
+        self.x: SSAValue | None = None
+        self.y: SSAValue | None = None
+        self.held: list[SSAValue] = []  # act buffers freed at the very end
+
+    def _add(self, cls: type[Operation], operands=(), **properties) -> Operation:
+        op = cls.create(operands=list(operands), properties=properties)
+        self.ops.append(op)
+        return op
+
+    def alloc_act(self, tokens: list[int]) -> SSAValue:
+        op = cisa.AllocOp.create(
+            properties={
+                "kind": _ACT,
+                "bytes": i64_attr(len(tokens) * self.token_bytes),
+                "tokens": i32_array(tokens),
+            },
+            result_types=[_BUF],
+        )
+        self.ops.append(op)
+        return op.results[0]
+
+    def alloc_weight(self, nbytes: int, reserve: int = 0) -> SSAValue:
+        """A weight buffer on the ring: free the oldest while `slots - reserve` are live."""
+        while self.ring and len(self.ring) >= self.slots - reserve:
+            self.free(self.ring.popleft())
+        op = cisa.AllocOp.create(
+            properties={"kind": _WEIGHT, "bytes": i64_attr(nbytes)}, result_types=[_BUF]
+        )
+        self.ops.append(op)
+        self.ring.append(op.results[0])
+        return op.results[0]
+
+    def free(self, buf: SSAValue) -> None:
+        self._add(cisa.FreeOp, [buf])
+
+    def free_ring(self) -> None:
+        while self.ring:
+            self.free(self.ring.popleft())
+
+    def open(self, tokens: list[int]) -> None:
+        """Input and output rows of the chiplet's own tokens (none if it holds no token)."""
+        if tokens:
+            self.x = self.alloc_act(tokens)
+            self._add(cisa.InputOp, [self.x])
+            self.y = self.alloc_act(tokens)
+
+    def load(self, buf: SSAValue, channel: int, seq: int, nbytes: int, ref) -> None:
+        self._add(
+            cisa.LoadOp,
+            [buf],
+            channel=i64_attr(channel),
+            seq=i64_attr(seq),
+            bytes=i64_attr(nbytes),
+            expert=i64_attr(ref.expert),
+            slice=i64_attr(ref.index),
+            of=i64_attr(ref.slices),
+        )
+
+    def send(self, buf: SSAValue, to: int, tag: int, nbytes: int) -> None:
+        self._add(cisa.SendOp, [buf], to=i64_attr(to), tag=i64_attr(tag), bytes=i64_attr(nbytes))
+
+    def recv(self, buf: SSAValue, src: int, tag: int, nbytes: int) -> None:
+        self._add(
+            cisa.RecvOp,
+            [buf],
+            **{"from": i64_attr(src), "tag": i64_attr(tag)},
+            bytes=i64_attr(nbytes),
+        )
+
+    def gemm(self, w, x, y, ref, tokens: list[int], ops_per_token: int) -> None:
+        self._add(
+            cisa.GemmOp,
+            [w, x, y],
+            expert=i64_attr(ref.expert),
+            slice=i64_attr(ref.index),
+            of=i64_attr(ref.slices),
+            tokens=i32_array(tokens),
+            ops=i64_attr(ops_per_token * len(tokens)),
+        )
+
+    def accumulate(self, src: SSAValue, dst: SSAValue, tokens: list[int], hidden: int) -> None:
+        self._add(
+            cisa.AccumulateOp,
+            [src, dst],
+            tokens=i32_array(tokens),
+            ops=i64_attr(len(tokens) * hidden),
+        )
+
+    def close(self) -> cisa.ProgramOp:
+        self.free_ring()
+        if self.y is not None:
+            self._add(cisa.OutputOp, [self.y])
+        for buf in (*self.held, self.x, self.y):
+            if buf is not None:
+                self.free(buf)
+        self.ops.append(cisa.EndOp.create())
+        return cisa.ProgramOp.create(
+            properties={
+                "sym_name": StringAttr(f"chiplet{self.chiplet}"),
+                "chiplet": i64_attr(self.chiplet),
+            },
+            regions=[Region(Block(self.ops))],
+        )
+
+
+@dataclass(frozen=True)
+class LowerToCisaPass(FsedpPass):
+    name = "lower-to-cisa"
+
+    keep_plan: bool = True
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        layer = read_layer(op, self.name)
+        if any(o.name == "cisa.program" for o in op.body.block.ops):
+            raise self.error("the module already holds cisa programs")
+        experts = require_experts(op, self.name)
+        owners = require_op(op, PartitionOp, self.name, "partition-tokens").owners.get_values()
+        buffers = require_op(op, BuffersOp, self.name, "virtualize")
+        for expert in experts:
+            if int_array(expert, "channels") is None:
+                raise self.error(
+                    f"{layer.expert_name(expert.expert.value.data)} has no DDR channels; "
+                    "run distribute-slices first"
+                )
+        slots = buffers.slots.value.data
+        builders = [ProgramBuilder(c, layer.token_bytes, slots) for c in range(layer.chiplets)]
+        for builder, tokens in zip(
+            builders, tokens_by_chiplet(owners, layer.chiplets), strict=True
+        ):
+            builder.open(tokens)
+        per_chiplet = expert_chiplet_tokens(layer, owners)
+        placement = find_op(op, PlacementOp)
+        reserve = buffers.reserve.value.data
+        if placement is None:
+            self._stream(layer, experts, builders, per_chiplet, reserve)
+        else:
+            homes = placement.homes.get_values()
+            self._expert_parallel(op, layer, experts, builders, per_chiplet, homes, reserve)
+        programs = [builder.close() for builder in builders]
+        if not self.keep_plan:
+            for plan_op in [o for o in op.body.block.ops if o.name in PLAN_OPS]:
+                plan_op.detach()
+                plan_op.erase()
+        op.body.block.add_ops(programs)
+
+    def _stream(
+        self,
+        layer: Layer,
+        experts: list[ExpertOp],
+        builders: list[ProgramBuilder],
+        per_chiplet: dict[int, list[list[int]]],
+        reserve: int,
+    ) -> None:
+        paths = {e.expert.value.data: trajectories(e) for e in experts}
+        for expert, path in paths.items():
+            if path is None:
+                raise self.error(
+                    f"{layer.expert_name(expert)} has no trajectories; run schedule-trajectories "
+                    "(FSE-DP) or place-experts (EP, Hydra) first"
+                )
+        seq = [0] * len(layer.system.ddr)
+        tag = 0
+        for ref in load_order(experts):
+            stops = paths[ref.expert][ref.index]
+            channel = int_array(ref.op, "channels")[ref.index]
+            nbytes = layer.slice_bytes(ref.slices, ref.index)
+            lo, hi = layer.slice_rows(ref.slices, ref.index)
+            ops_per_token = 2 * 3 * layer.hidden * (hi - lo)
+            for position, chiplet in enumerate(stops):
+                builder = builders[chiplet]
+                if position == 0:
+                    w = builder.alloc_weight(nbytes, reserve)
+                    builder.load(w, channel, seq[channel], nbytes, ref)
+                    seq[channel] += 1
+                else:
+                    w = builder.alloc_weight(nbytes)
+                    builder.recv(w, stops[position - 1], tag - 1, nbytes)
+                tokens = per_chiplet[ref.expert][chiplet]
+                if tokens:
+                    builder.gemm(w, builder.x, builder.y, ref, tokens, ops_per_token)
+                if position + 1 < len(stops):
+                    builder.send(w, stops[position + 1], tag, nbytes)
+                    tag += 1
+
+    def _expert_parallel(
+        self,
+        module: ModuleOp,
+        layer: Layer,
+        experts: list[ExpertOp],
+        builders: list[ProgramBuilder],
+        per_chiplet: dict[int, list[list[int]]],
+        homes: tuple[int, ...],
+        reserve: int,
+    ) -> None:
+        dispatches = find_ops(module, DispatchOp)
+        plan = [
+            (d.src.value.data, d.dst.value.data, list(d.tokens.get_values())) for d in dispatches
+        ]
+        self._check_dispatch(layer, per_chiplet, homes, plan)
+        hidden = layer.hidden
+        # gather and send (tag 2k), then post the receives of the inputs this chiplet computes
+        outgoing: list[list[tuple[int, int, list[int]]]] = [[] for _ in builders]
+        incoming: list[list[tuple[int, int, SSAValue, SSAValue]]] = [[] for _ in builders]
+        for k, (src, dst, tokens) in enumerate(plan):
+            builder = builders[src]
+            gathered = builder.alloc_act(tokens)
+            builder.accumulate(builder.x, gathered, tokens, hidden)
+            builder.send(gathered, dst, 2 * k, len(tokens) * layer.token_bytes)
+            outgoing[src].append((k, dst, tokens))
+            builder.held.append(gathered)
+        for k, (src, dst, tokens) in enumerate(plan):
+            builder = builders[dst]
+            inputs = builder.alloc_act(tokens)
+            builder.recv(inputs, src, 2 * k, len(tokens) * layer.token_bytes)
+            outputs = builder.alloc_act(tokens)
+            incoming[dst].append((k, src, inputs, outputs))
+        # each home streams its experts' slices in load order
+        seq = [0] * len(layer.system.ddr)
+        for ref in load_order(experts):
+            home = homes[ref.expert]
+            builder = builders[home]
+            channel = int_array(ref.op, "channels")[ref.index]
+            nbytes = layer.slice_bytes(ref.slices, ref.index)
+            lo, hi = layer.slice_rows(ref.slices, ref.index)
+            ops_per_token = 2 * 3 * hidden * (hi - lo)
+            w = builder.alloc_weight(nbytes, reserve)
+            builder.load(w, channel, seq[channel], nbytes, ref)
+            seq[channel] += 1
+            tokens = per_chiplet[ref.expert][home]
+            if tokens:
+                builder.gemm(w, builder.x, builder.y, ref, tokens, ops_per_token)
+            for _, src, inputs, outputs in incoming[home]:
+                tokens = per_chiplet[ref.expert][src]
+                if tokens:
+                    builder.gemm(w, inputs, outputs, ref, tokens, ops_per_token)
+        # return the partial outputs (tag 2k+1) and add the returned ones into y
+        for builder in builders:
+            builder.free_ring()
+            for _, _, inputs, _ in incoming[builder.chiplet]:
+                builder.free(inputs)
+            for k, src, _, outputs in incoming[builder.chiplet]:
+                count = len(plan[k][2])
+                builder.send(outputs, src, 2 * k + 1, count * layer.token_bytes)
+                builder.held.append(outputs)
+        for builder in builders:
+            for k, dst, tokens in outgoing[builder.chiplet]:
+                returned = builder.alloc_act(tokens)
+                builder.recv(returned, dst, 2 * k + 1, len(tokens) * layer.token_bytes)
+                builder.accumulate(returned, builder.y, tokens, hidden)
+                builder.held.append(returned)
+
+    def _check_dispatch(self, layer, per_chiplet, homes, plan) -> None:
+        sent = {(src, dst): set(tokens) for src, dst, tokens in plan}
+        for expert, chiplets in per_chiplet.items():
+            home = homes[expert]
+            for chiplet, tokens in enumerate(chiplets):
+                missing = set(tokens) - sent.get((chiplet, home), set()) if chiplet != home else ()
+                if missing:
+                    raise self.error(
+                        f"token {min(missing)} on chiplet {chiplet} uses "
+                        f"{layer.expert_name(expert)} homed on chiplet {home}, but no "
+                        "chiplet.dispatch sends it there; run dispatch-tokens after place-experts"
+                    )

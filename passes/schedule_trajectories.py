@@ -1,0 +1,238 @@
+"""`schedule-trajectories{shape=... skip-idle=... entry=...}`: the ordered stops of every slice.
+
+A slice is loaded into its first stop (the entry chiplet) and then streams from stop to stop
+(R2, R5); at each stop it is applied to that chiplet's tokens routed to its expert. The pass
+stores the trajectory of slice s as `stops[s]` on its `chiplet.expert`.
+
+Which chiplets a slice visits:
+- `skip-idle=true` (default): only the chiplets holding at least one token that uses the expert.
+- `skip-idle=false`: every chiplet of the mesh, as the published reference does (stops without
+  such tokens only forward the slice: zero-token visits).
+
+Where it enters (`a` = the chiplet the slice's DDR channel is attached to, from
+`distribute-slices`):
+- `attached`: at `a` itself, even when `a` needs nothing of this expert (it then only forwards).
+- `nearest-need` (default): at the stop fewest hops from `a` (`a` itself when it needs the slice).
+- `max-free`: at the stop that has admitted the fewest DDR loads so far in load order (so the
+  most buffer room), ties by hops from `a`; it spreads admissions over the chiplets.
+
+In which order it visits the stops (`shape`):
+- `spiral`, `boustrophedon` (row snake), `hilbert` (Hilbert curve over the smallest 2^k square
+  covering the mesh): a fixed cyclic order of all chiplets, rotated to start at the entry and
+  restricted to the stops.
+- `tour` (default): the shortest open path from the entry through the stops in mesh hops: exact
+  (Held-Karp) up to 9 stops, nearest neighbour improved by 2-opt above that.
+
+Before (2x2 mesh, tokens 0,1 on chiplet 0, 2,3 on 1, ...; channel 0 attached to chiplet 0):
+
+```mlir
+chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 2, 3, 3>
+chiplet.expert 3 slices 1 bytes 384 tokens 2 {channels = array<i64: 0>, order = array<i64: 0>}
+```
+
+After `schedule-trajectories{shape=tour skip-idle=true entry=nearest-need}`, when expert 3's
+tokens live on chiplets 1 and 3:
+
+```mlir
+chiplet.expert 3 slices 1 bytes 384 tokens 2 {..., stops = [array<i64: 1, 3>]}
+```
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import cache
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp
+
+from dialects.chiplet import PartitionOp, SystemAttr
+from passes._plan import (
+    FsedpPass,
+    expert_chiplet_tokens,
+    i64_array,
+    int_array,
+    load_order,
+    read_layer,
+    require_experts,
+    require_op,
+)
+
+SHAPES = ("spiral", "boustrophedon", "hilbert", "tour")
+ENTRIES = ("attached", "max-free", "nearest-need")
+EXACT_TOUR_LIMIT = 9
+
+
+def boustrophedon_order(rows: int, cols: int) -> list[int]:
+    order: list[int] = []
+    for row in range(rows):
+        line = [row * cols + col for col in range(cols)]
+        order.extend(line if row % 2 == 0 else reversed(line))
+    return order
+
+
+def spiral_order(rows: int, cols: int) -> list[int]:
+    """Clockwise from chiplet 0 along the outer ring, then the inner rings."""
+    order: list[int] = []
+    top, bottom, left, right = 0, rows - 1, 0, cols - 1
+    while top <= bottom and left <= right:
+        order.extend(top * cols + c for c in range(left, right + 1))
+        order.extend(r * cols + right for r in range(top + 1, bottom + 1))
+        if top < bottom:
+            order.extend(bottom * cols + c for c in range(right - 1, left - 1, -1))
+        if left < right:
+            order.extend(r * cols + left for r in range(bottom - 1, top, -1))
+        top, bottom, left, right = top + 1, bottom - 1, left + 1, right - 1
+    return order
+
+
+def _hilbert_index(side: int, x: int, y: int) -> int:
+    index, s = 0, side // 2
+    while s > 0:
+        rx = 1 if x & s else 0
+        ry = 1 if y & s else 0
+        index += s * s * ((3 * rx) ^ ry)
+        if ry == 0:  # rotate the quadrant
+            if rx == 1:
+                x, y = s - 1 - x, s - 1 - y
+            x, y = y, x
+        s //= 2
+    return index
+
+
+def hilbert_order(rows: int, cols: int) -> list[int]:
+    side = 1
+    while side < max(rows, cols):
+        side *= 2
+    chiplets = [(r, c) for r in range(rows) for c in range(cols)]
+    chiplets.sort(key=lambda rc: _hilbert_index(side, rc[1], rc[0]))
+    return [r * cols + c for r, c in chiplets]
+
+
+CYCLES = {"spiral": spiral_order, "boustrophedon": boustrophedon_order, "hilbert": hilbert_order}
+
+
+class _Router:
+    """Trajectories on one mesh, cached by (shape, entry, stops)."""
+
+    def __init__(self, system: SystemAttr):
+        self.system = system
+        rows, cols = system.rows.data, system.cols.data
+        self.cycles = {shape: make(rows, cols) for shape, make in CYCLES.items()}
+
+    @cache  # noqa: B019 - one router per pass run; the cache dies with it
+    def path(self, shape: str, entry: int, stops: frozenset[int]) -> tuple[int, ...]:
+        if shape == "tour":
+            return self._tour(entry, stops)
+        cycle = self.cycles[shape]
+        start = cycle.index(entry)
+        rotated = cycle[start:] + cycle[:start]
+        return tuple(c for c in rotated if c in stops or c == entry)
+
+    def _length(self, path: list[int] | tuple[int, ...]) -> int:
+        return sum(self.system.hops(a, b) for a, b in itertools.pairwise(path))
+
+    def _tour(self, entry: int, stops: frozenset[int]) -> tuple[int, ...]:
+        rest = sorted(stops - {entry})
+        if len(rest) <= EXACT_TOUR_LIMIT:
+            return (entry, *self._exact(entry, rest))
+        return self._two_opt(self._nearest_neighbour(entry, rest))
+
+    def _exact(self, entry: int, rest: list[int]) -> list[int]:
+        """The shortest open path from `entry` through `rest` (Held-Karp); among equally short
+        ones the lexicographically smallest, so ties read naturally (0-1-2 before 0-2-1)."""
+        if not rest:
+            return []
+        hops = self.system.hops
+        n = len(rest)
+        full = (1 << n) - 1
+        # to_go[mask][last]: shortest way to visit the stops outside `mask`, starting at `last`
+        to_go = [[0] * n for _ in range(full + 1)]
+        for mask in range(full - 1, 0, -1):
+            for last in range(n):
+                if (mask >> last) & 1:
+                    to_go[mask][last] = min(
+                        hops(rest[last], rest[nxt]) + to_go[mask | (1 << nxt)][nxt]
+                        for nxt in range(n)
+                        if not (mask >> nxt) & 1
+                    )
+        path: list[int] = []
+        here, mask = entry, 0
+        while mask != full:
+            options = [i for i in range(n) if not (mask >> i) & 1]
+            best = min(options, key=lambda i: (hops(here, rest[i]) + to_go[mask | 1 << i][i], i))
+            path.append(rest[best])
+            here, mask = rest[best], mask | (1 << best)
+        return path
+
+    def _nearest_neighbour(self, entry: int, rest: list[int]) -> list[int]:
+        path, left = [entry], set(rest)
+        while left:
+            here = path[-1]
+            nxt = min(left, key=lambda c: (self.system.hops(here, c), c))
+            path.append(nxt)
+            left.remove(nxt)
+        return path
+
+    def _two_opt(self, path: list[int]) -> tuple[int, ...]:
+        improved = True
+        while improved:
+            improved = False
+            for i in range(1, len(path) - 1):
+                for j in range(i + 1, len(path)):
+                    candidate = path[:i] + path[i : j + 1][::-1] + path[j + 1 :]
+                    if self._length(candidate) < self._length(path):
+                        path, improved = candidate, True
+        return tuple(path)
+
+
+@dataclass(frozen=True)
+class ScheduleTrajectoriesPass(FsedpPass):
+    name = "schedule-trajectories"
+
+    shape: str = "tour"
+    skip_idle: bool = True
+    entry: str = "nearest-need"
+
+    def __post_init__(self) -> None:
+        self.check_choice("shape", self.shape, SHAPES)
+        self.check_choice("entry", self.entry, ENTRIES)
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        layer = read_layer(op, self.name)
+        experts = require_experts(op, self.name)
+        owners = require_op(op, PartitionOp, self.name, "partition-tokens").owners.get_values()
+        for expert in experts:
+            if int_array(expert, "channels") is None:
+                raise self.error(
+                    f"{layer.expert_name(expert.expert.value.data)} has no DDR channels; "
+                    "run distribute-slices first"
+                )
+        system = layer.system
+        attached = [chiplet for _, chiplet in system.ddr]
+        router = _Router(system)
+        everyone = frozenset(range(layer.chiplets))
+        needs = {
+            e: frozenset(c for c, tokens in enumerate(per_chiplet) if tokens)
+            for e, per_chiplet in expert_chiplet_tokens(layer, owners).items()
+        }
+        admitted = [0] * layer.chiplets
+        paths: dict[int, list[tuple[int, ...]]] = {
+            e.expert.value.data: [()] * e.slices.value.data for e in experts
+        }
+        for ref in load_order(experts):
+            need = needs[ref.expert]
+            home = attached[int_array(ref.op, "channels")[ref.index]]
+            if self.entry == "attached":
+                entry = home
+            elif self.entry == "nearest-need":
+                entry = min(need, key=lambda c: (system.hops(home, c), c))
+            else:
+                entry = min(need, key=lambda c: (admitted[c], system.hops(home, c), c))
+            admitted[entry] += 1
+            stops = need if self.skip_idle else everyone
+            paths[ref.expert][ref.index] = router.path(self.shape, entry, stops)
+        for expert in experts:
+            trajectories = paths[expert.expert.value.data]
+            expert.attributes["stops"] = ArrayAttr([i64_array(p) for p in trajectories])

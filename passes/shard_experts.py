@@ -1,0 +1,106 @@
+"""`shard-experts{slices=N min-slices=M buffers=B}`: cut every used expert into micro-slices (R1).
+
+A SwiGLU expert `y = W_down · (silu(W_gate·x) * (W_up·x))` is cut along its FFN dimension F:
+slice s of n holds FFN rows `[s·F/n, (s+1)·F/n)` (integer division) of all three matrices, so a
+slice holds `3·D·(hi−lo)` weights and the bytes of the largest slice are `3·D·⌈F/n⌉·bytes`.
+Summing the slices' partial outputs is exact.
+
+One `chiplet.expert` op is created per expert that some token uses: routed experts with at least
+one token (an expert nobody routes to is never loaded) and every shared expert (ids after the
+routed ones; every token uses them; they are never dropped).
+
+Options:
+- `slices=N`: N slices per expert (1 <= N <= F). `slices=0` (default) picks automatically: the
+  smallest N >= `min-slices` such that `buffers` slices of the largest size fit in SRAM next to
+  the activations of the fullest chiplet (capped at F). So auto keeps the study's 16 slices
+  unless SRAM needs finer ones.
+- `min-slices=M` (default 16, the study's granularity): lower bound for auto.
+- `buffers=B` (default 0 = the system's `slice_buffers`): how many slices auto makes room for.
+  The EP pipelines use `min-slices=1 buffers=2`: whole experts when two fit (so the next one can
+  be prefetched), else the expert streamed in the fewest slices of which two fit.
+
+Before (`tiny`: hidden 16, ffn 8; 4 routed experts, experts 0..2 used):
+
+```mlir
+moe.layer @layer0 model #moe.model<"tiny", hidden 16, ffn 8, experts 4, ...> routing ...
+```
+
+After `shard-experts{slices=2}` (bytes = 3·16·4·1):
+
+```mlir
+chiplet.expert 0 slices 2 bytes 192 tokens 3
+chiplet.expert 1 slices 2 bytes 192 tokens 5
+chiplet.expert 2 slices 2 bytes 192 tokens 2
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+
+from dialects.chiplet import ExpertOp
+from passes._plan import (
+    FsedpPass,
+    Layer,
+    activation_bytes,
+    format_bytes,
+    i64_attr,
+    read_layer,
+    replace_ops,
+)
+
+
+@dataclass(frozen=True)
+class ShardExpertsPass(FsedpPass):
+    name = "shard-experts"
+
+    slices: int = 0
+    min_slices: int = 16
+    buffers: int = 0
+
+    def __post_init__(self) -> None:
+        self.check_at_least("slices", self.slices, 0, "0 = auto")
+        self.check_at_least("min-slices", self.min_slices, 1)
+        self.check_at_least("buffers", self.buffers, 0, "0 = the system's slice_buffers")
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        layer = read_layer(op, self.name)
+        if self.slices > layer.ffn:
+            raise self.error(
+                f"slices={self.slices} exceeds the FFN dimension {layer.ffn} of model "
+                f"'{layer.op.model.model_name.data}' (a slice needs at least one row)"
+            )
+        count = self.slices or self._auto_slices(op, layer)
+        size = layer.max_slice_bytes(count)
+        experts = [
+            ExpertOp.create(
+                properties={
+                    "expert": i64_attr(expert),
+                    "slices": i64_attr(count),
+                    "bytes": i64_attr(size),
+                    "tokens": i64_attr(int(layer.token_counts[expert])),
+                }
+            )
+            for expert in layer.used_experts
+        ]
+        replace_ops(op, ExpertOp, experts)
+
+    def _auto_slices(self, module: ModuleOp, layer: Layer) -> int:
+        acts = activation_bytes(module, layer)
+        fullest = max(range(len(acts)), key=lambda c: acts[c])
+        sram = layer.system.sram_bytes.data
+        free = sram - acts[fullest]
+        buffers = self.buffers or layer.system.slice_buffers.data
+        row_bytes = 3 * layer.hidden * layer.weight_bytes  # one FFN row of the three matrices
+        rows = free // (buffers * row_bytes) if free > 0 else 0
+        if rows < 1:
+            raise self.error(
+                f"{buffers} slice buffers do not fit even with one FFN row per slice: "
+                f"{buffers} x {row_bytes} B > {format_bytes(sram)} SRAM - "
+                f"{format_bytes(acts[fullest])} of activations on chiplet {fullest}"
+            )
+        needed = -(-layer.ffn // rows)
+        return min(max(self.min_slices, needed), layer.ffn)

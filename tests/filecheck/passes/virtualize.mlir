@@ -1,0 +1,77 @@
+// RUN: fsedp-opt %s --split-input-file --verify-diagnostics -p virtualize | filecheck %s
+// RUN: fsedp-opt %s --split-input-file --verify-diagnostics -p 'virtualize{slice-buffers=3 reserve=2}' | filecheck %s --check-prefix=THREE
+// RUN: fsedp-opt %s --split-input-file --verify-diagnostics -p 'virtualize{slice-buffers=1 reserve=0}' | filecheck %s --check-prefix=ONE
+
+// 6 tokens of 8 B (input + output rows): chiplets 0 and 1 hold 32 B of activations, 2 and 3
+// hold 16 B. Slices of 48 B stream over chiplets 0, 1 and 3.
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
+  chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
+  chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
+  chiplet.expert 1 slices 2 bytes 48 tokens 2 {order = array<i64: 2, 3>, channels = array<i64: 0, 1>, stops = [array<i64: 1, 2>, array<i64: 2, 1>]}
+}
+
+// The system's 4 slice buffers fit easily.
+// CHECK: chiplet.buffers slots 4 reserve 1 bytes 48
+// THREE: chiplet.buffers slots 3 reserve 2 bytes 48
+// ONE: error: virtualize: slice-buffers=1: slices streaming between chiplets need at least 2 buffers per chiplet (one to compute on, one to receive into)
+
+// -----
+
+// 160 B of SRAM: chiplet 0 keeps 128 B next to its activations, room for 2 slices of 48 B, so
+// the default takes 2 of the system's 4 buffers and an explicit 3 is rejected.
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 160, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
+  chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
+  chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
+}
+
+// CHECK: chiplet.buffers slots 2 reserve 1 bytes 48
+// THREE: error: virtualize: slice-buffers=3 does not fit: chiplet 0 fits 2 slice buffer(s) of 48 B in 160 B SRAM next to 32 B of activations
+
+// -----
+
+// 120 B: only one slice buffer fits next to the activations of chiplet 0.
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 120, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
+  chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
+  chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
+}
+
+// CHECK: error: virtualize: fewer than 2 slice buffers: chiplet 0 fits 1 slice buffer(s) of 48 B in 120 B SRAM next to 32 B of activations; FSE-DP needs 2 (one to compute on, one to receive into); use more slices or fewer tokens per chiplet
+
+// -----
+
+// 64 B: a 48-byte slice does not fit next to 32 B of activations.
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 64, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
+  chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
+  chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
+}
+
+// CHECK: error: virtualize: a slice of expert 0 is 48 B, larger than the SRAM left on chiplet 0: 64 B - 32 B of activations = 32 B; use more slices
+
+// -----
+
+// A slice assigned to channel 5 of a 2-channel system.
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
+  chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
+  chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 5>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
+}
+
+// CHECK: error: virtualize: expert 0 is assigned to DDR channel 5, but the system has 2 channels (0..1)
+
+// -----
+
+// Expert parallelism (homes, no trajectories) may use a single buffer: no prefetching.
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
+  chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
+  chiplet.placement policy "round-robin" homes array<i64: 0, 1, 2, 3>
+  chiplet.expert 0 slices 1 bytes 96 tokens 4 {order = array<i64: 0>, channels = array<i64: 0>}
+}
+
+// CHECK: chiplet.buffers slots 4 reserve 1 bytes 96
+// THREE: chiplet.buffers slots 3 reserve 2 bytes 96
+// ONE:   chiplet.buffers slots 1 reserve 0 bytes 96
