@@ -11,9 +11,12 @@ micro-slice (or whole expert); an `act` buffer holds token vectors (`tokens` lis
 Execution model (what the simulator implements):
 
 - instructions issue in program order;
+- a freshly allocated `act` buffer holds zeros in every row it lists;
 - `load`, `recv`, `send`, `gemm` and `accumulate` are asynchronous: they start when their input
   buffers hold data (and, for `send`, when the receiver has posted the matching `recv`, which is
-  the credit) and their unit is free;
+  the credit) and their unit is free; an instruction that reads or writes a buffer also waits
+  for the earlier instructions of its program that write that buffer (a `gemm` accumulating
+  into `y` after another `gemm` into `y`, a `send` of a buffer still being received);
 - `free` waits until every earlier instruction that uses the buffer has finished; `barrier` waits
   for all chiplets; `end` closes the program;
 - each DDR channel serves its loads in `seq` order; a `send` and the `recv` with the same tag on
