@@ -5,7 +5,6 @@ Every problem a user can cause (a bad option, a malformed file, an unknown prese
 so the message alone must say what is wrong and, where known, where.
 """
 
-
 from xdsl.utils.exceptions import DiagnosticException
 
 

@@ -96,6 +96,11 @@ def get_all_targets() -> dict[str, Callable[[], type[Target]]]:
 
         return MLIRTarget
 
+    def get_sim_report():
+        from backends.sim.target import SimReportTarget
+
+        return SimReportTarget
+
     def get_cisa_asm():
         from backends.asm import CisaAsmTarget
 
@@ -103,6 +108,7 @@ def get_all_targets() -> dict[str, Callable[[], type[Target]]]:
 
     return {
         "mlir": get_mlir,
+        "sim-report": get_sim_report,
         "cisa-asm": get_cisa_asm,
     }
 

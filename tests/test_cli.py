@@ -10,7 +10,7 @@ import pytest
 
 from fsedp_compiler.cli import EXIT_USAGE_ERROR, EXIT_USER_ERROR, run
 
-GOOD = 'system paper-2x2 model qwen3-30b-a3b workload { tokens = 4 routing = uniform(seed = 1) }\n'
+GOOD = "system paper-2x2 model qwen3-30b-a3b workload { tokens = 4 routing = uniform(seed = 1) }\n"
 
 
 def _run(args: list[str], capsys) -> tuple[int, str, str]:
@@ -34,9 +34,15 @@ def test_good_file_exits_zero(tmp_path: Path, capsys) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("system paper-2x2 model\n  qwen3 workload {}", "ok.moe:2:3: error: unknown model preset 'qwen3'"),
+        (
+            "system paper-2x2 model\n  qwen3 workload {}",
+            "ok.moe:2:3: error: unknown model preset 'qwen3'",
+        ),
         ("system paper-2x2 {", "ok.moe:1:18: error: syntax error: unexpected end of file"),
-        (GOOD.replace("tokens = 4", "tokens = -4"), "error: workload tokens must be a positive integer"),
+        (
+            GOOD.replace("tokens = 4", "tokens = -4"),
+            "error: workload tokens must be a positive integer",
+        ),
     ],
 )
 def test_bad_moe_is_a_located_error(tmp_path: Path, capsys, text: str, message: str) -> None:
@@ -49,8 +55,10 @@ def test_bad_moe_is_a_located_error(tmp_path: Path, capsys, text: str, message: 
 def test_syntax_error_shows_source_line_and_caret(tmp_path: Path, capsys) -> None:
     _, _, err = _run([_write(tmp_path, "bad.moe", "system paper-2x2 ? model x")], capsys)
     lines = err.splitlines()
-    assert lines[0].endswith("bad.moe:1:18: error: syntax error: unexpected character '?'; "
-                             "expected 'model', 'strategy', 'system', 'workload', '{'")
+    assert lines[0].endswith(
+        "bad.moe:1:18: error: syntax error: unexpected character '?'; "
+        "expected 'model', 'strategy', 'system', 'workload', '{'"
+    )
     assert lines[1] == "system paper-2x2 ? model x"
     assert lines[2] == " " * 17 + "^"
 

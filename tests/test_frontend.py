@@ -46,7 +46,9 @@ def test_synthetic_routing_matches_the_generator(call: str, kind: str, param) ->
 
 def test_default_seed_is_zero_and_recorded() -> None:
     program = parse_moe(HEAD + "workload { tokens = 8 routing = uniform() }")
-    np.testing.assert_array_equal(program.routing, routing.synthetic_routing("uniform", 8, 128, 8, 0))
+    np.testing.assert_array_equal(
+        program.routing, routing.synthetic_routing("uniform", 8, 128, 8, 0)
+    )
     assert program.routing_source == "uniform(seed = 0)"
 
 
@@ -69,7 +71,7 @@ def test_trace_layer_selection_and_npy(tmp_path: Path) -> None:
     layers = [{"0": [1, 2], "1": [3, 4]}, {"0": [5, 6], "1": [7, 0]}]
     (tmp_path / "t.json").write_text(json.dumps(layers))
     np.save(tmp_path / "r.npy", np.array([[1, 0], [2, 3], [4, 5]]))
-    model = "model { name = \"m\" hidden = 8 ffn = 8 experts = 8 shared = 0 top_k = 2 }\n"
+    model = 'model { name = "m" hidden = 8 ffn = 8 experts = 8 shared = 0 top_k = 2 }\n'
     moe = tmp_path / "x.moe"
     json_text = "system paper-2x2\n" + model + 'workload { routing = trace("t.json", layer = 1) }'
     assert parse_moe(json_text, str(moe)).routing.tolist() == [[5, 6], [7, 0]]
@@ -78,7 +80,10 @@ def test_trace_layer_selection_and_npy(tmp_path: Path) -> None:
 
 
 def test_build_module_carries_everything(tmp_path: Path) -> None:
-    text = HEAD + "workload { tokens = 3 routing = [[0,1,2,3,4,5,6,7],[8,9,10,11,12,13,14,15],[7,6,5,4,3,2,1,0]] }\n"
+    text = (
+        HEAD
+        + "workload { tokens = 3 routing = [[0,1,2,3,4,5,6,7],[8,9,10,11,12,13,14,15],[7,6,5,4,3,2,1,0]] }\n"
+    )
     text += "strategy fsedp-paired { slices = 4 }"
     module = build_module(parse_moe(text))
     module.verify()
@@ -95,19 +100,69 @@ def test_build_module_carries_everything(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "column", "message"),
     [
-        (HEAD + "workload { tokens = 2 tokens = 3 routing = uniform() }", 3, 23, "workload field 'tokens' given twice"),
+        (
+            HEAD + "workload { tokens = 2 tokens = 3 routing = uniform() }",
+            3,
+            23,
+            "workload field 'tokens' given twice",
+        ),
         (HEAD + "workload { tokens = 2 }", 3, 1, "workload needs a 'routing' field"),
-        (HEAD + "workload { tokens = 2 routing = uniform(seed = 1, seed = 2) }", 3, 51, "argument 'seed' given twice"),
-        (HEAD + "workload { tokens = 2 routing = zipf(1, 2) }", 3, 41, "zipf() takes at most 1 positional argument(s)"),
-        (HEAD + "workload { tokens = 2.5 routing = uniform() }", 3, 21, "workload tokens must be a positive integer, got 2.5"),
+        (
+            HEAD + "workload { tokens = 2 routing = uniform(seed = 1, seed = 2) }",
+            3,
+            51,
+            "argument 'seed' given twice",
+        ),
+        (
+            HEAD + "workload { tokens = 2 routing = zipf(1, 2) }",
+            3,
+            41,
+            "zipf() takes at most 1 positional argument(s)",
+        ),
+        (
+            HEAD + "workload { tokens = 2.5 routing = uniform() }",
+            3,
+            21,
+            "workload tokens must be a positive integer, got 2.5",
+        ),
         (HEAD + "workload { tokens = 2 routing = 7 }", 3, 33, "routing expects uniform(seed = N)"),
-        (HEAD + "workload { tokens = 2 routing = [[0,1,2,3,4,5,6,x]] }", 3, 34, "token 0: expected a list of integer expert ids"),
-        (HEAD + "workload { routing = uniform() }", 3, 22, "uniform routing needs 'tokens' in the workload"),
-        (HEAD + "workload { tokens = 1 routing = uniform() } strategy { a = 1 }", 3, 54, "syntax error: unexpected '{'; expected a name"),
-        (HEAD + "workload { tokens = 1 routing = uniform() } strategy ep { f = zipf(1) }", 3, 63, "strategy options take numbers, names, strings or lists"),
-        ("system paper-2x2 { sram_bytes = 1.5 } model qwen3-30b-a3b", 1, 33, "system field 'sram_bytes' expects an integer, got 1.5"),
+        (
+            HEAD + "workload { tokens = 2 routing = [[0,1,2,3,4,5,6,x]] }",
+            3,
+            34,
+            "token 0: expected a list of integer expert ids",
+        ),
+        (
+            HEAD + "workload { routing = uniform() }",
+            3,
+            22,
+            "uniform routing needs 'tokens' in the workload",
+        ),
+        (
+            HEAD + "workload { tokens = 1 routing = uniform() } strategy { a = 1 }",
+            3,
+            54,
+            "syntax error: unexpected '{'; expected a name",
+        ),
+        (
+            HEAD + "workload { tokens = 1 routing = uniform() } strategy ep { f = zipf(1) }",
+            3,
+            63,
+            "strategy options take numbers, names, strings or lists",
+        ),
+        (
+            "system paper-2x2 { sram_bytes = 1.5 } model qwen3-30b-a3b",
+            1,
+            33,
+            "system field 'sram_bytes' expects an integer, got 1.5",
+        ),
         ("system paper-2x2 { ddr = 3 }", 1, 26, "ddr expects a list of channels"),
-        ("system paper-2x2 model qwen3-30b-a3b { top_k = 200 }", 1, 48, "model field 'top_k' is 200, more than experts = 128"),
+        (
+            "system paper-2x2 model qwen3-30b-a3b { top_k = 200 }",
+            1,
+            48,
+            "model field 'top_k' is 200, more than experts = 128",
+        ),
     ],
 )
 def test_errors_are_located(text: str, line: int, column: int, message: str) -> None:

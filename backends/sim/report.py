@@ -1,0 +1,301 @@
+"""Metrics of a run (DESIGN.md §6): the JSON report, its text summary and the per-chiplet CSV.
+
+Definitions (docs/simulator.md repeats them):
+
+- latency: completion of the last instruction of any program, in cycles and µs;
+- compute utilization of a chiplet: matrix-engine busy cycles / latency;
+- DDR channel / link utilization: bytes carried / (bandwidth in bytes per cycle × latency);
+  `busy_cycles` is the time at least one flow used it;
+- SRAM: peak bytes in use (weights + activations, and each kind's own peak) and the
+  time-weighted average over [0, latency];
+- slice visit: a weight buffer receiving data on a chiplet (by `load` or `recv`); a zero-token
+  visit is one whose data no `gemm` on that chiplet reads before the buffer is refilled or freed;
+- lower bound of the program: the largest of total DDR bytes / total DDR bandwidth, the busiest
+  DDR channel's bytes / its bandwidth, the busiest chiplet's engine ops / its rate and the
+  busiest link's bytes / its bandwidth;
+- workload lower bound (needs the `moe.layer`): the largest of the weights of every expert the
+  routing uses (plus the shared ones), loaded once, / total DDR bandwidth, and the layer's
+  total ops spread evenly over all chiplets. It is the same for every strategy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import numpy as np
+
+from backends.sim.engine import RunResult
+from backends.sim.program import LOAD, FlatProgram
+
+REPORT_SCHEMA = "fsedp-sim-report/1"
+
+
+def _r(x: float, digits: int = 4) -> float:
+    return round(float(x), digits)
+
+
+def _ratio(a: float, b: float) -> float:
+    return _r(a / b) if b > 0 else 0.0
+
+
+def program_lower_bound(flat: FlatProgram, engine_ops, res_bytes) -> dict[str, Any]:
+    m = flat.machine
+    cap = m.capacities()
+    channels = m.num_channels
+    ddr_bytes = res_bytes[:channels]
+    components = {
+        "ddr_total": sum(ddr_bytes) / sum(cap[:channels]),
+        "ddr_busiest_channel": max(b / c for b, c in zip(ddr_bytes, cap, strict=False)),
+        "compute_busiest_chiplet": max(engine_ops) / m.ops_per_cycle,
+        "busiest_link": max(
+            (b / c for b, c in zip(res_bytes[channels:], cap[channels:], strict=True)),
+            default=0.0,
+        ),
+    }
+    return _bound(components)
+
+
+def workload_lower_bound(flat: FlatProgram) -> dict[str, Any] | None:
+    layer = flat.layer
+    if layer is None:
+        return None
+    m = flat.machine
+    model = layer.model
+    routing = layer.routing_array()
+    used = len(np.unique(routing)) + model.shared.data
+    tokens = routing.shape[0]
+    ops = tokens * (model.top_k.data + model.shared.data) * model.expert_ops_per_token()
+    components = {
+        "ddr_used_experts": used * model.expert_bytes / sum(m.capacities()[: m.num_channels]),
+        "compute_balanced": ops / (m.num_chiplets * m.ops_per_cycle),
+    }
+    return _bound(components)
+
+
+def _bound(components: dict[str, float]) -> dict[str, Any]:
+    binding = max(components, key=lambda k: components[k])
+    return {
+        "cycles": _r(components[binding], 3),
+        "bound_by": binding,
+        "components": {k: _r(v, 3) for k, v in components.items()},
+    }
+
+
+def build_report(
+    flat: FlatProgram, result: RunResult, numerics: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    m = flat.machine
+    latency = result.latency
+    cap = m.capacities()
+    channels = m.num_channels
+    engine_ops, res_bytes, res_flows = flat.traffic()
+    report: dict[str, Any] = {
+        "schema": REPORT_SCHEMA,
+        "system": {
+            "name": m.name,
+            "mesh": f"{m.rows}x{m.cols}",
+            "clock_ghz": m.clock_ghz,
+            "ops_per_cycle": m.ops_per_cycle,
+            "sram_bytes": m.sram_bytes,
+            "ddr_gbps": list(m.ddr_gbps),
+            "d2d_gbps": m.d2d_gbps,
+            "hop_latency": m.hop_latency,
+        },
+        "strategy": flat.strategy,
+    }
+    if flat.layer is not None:
+        model = flat.layer.model
+        report["workload"] = {
+            "layer": flat.layer.sym_name.data,
+            "model": model.model_name.data,
+            "tokens": flat.layer.num_tokens,
+            "hidden": model.hidden.data,
+            "ffn": model.ffn.data,
+            "experts": model.experts.data,
+            "shared": model.shared.data,
+            "top_k": model.top_k.data,
+        }
+    report["instructions"] = flat.num_instructions
+    report["latency_cycles"] = _r(latency, 3)
+    report["latency_us"] = _r(m.cycles_to_us(latency), 4)
+    bound = program_lower_bound(flat, engine_ops, res_bytes)
+    report["lower_bound"] = bound
+    report["latency_over_lower_bound"] = _ratio(latency, bound["cycles"])
+    workload = workload_lower_bound(flat)
+    if workload is not None:
+        report["workload_lower_bound"] = workload
+        report["latency_over_workload_lower_bound"] = _ratio(latency, workload["cycles"])
+    chiplets = []
+    for p, chiplet in enumerate(flat.chiplet):
+        busy = engine_ops[p] / m.ops_per_cycle
+        chiplets.append(
+            {
+                "chiplet": chiplet,
+                "finish_cycles": _r(result.finish[p], 3),
+                "compute_busy_cycles": _r(busy, 3),
+                "compute_ops": engine_ops[p],
+                "compute_utilization": _ratio(busy, latency),
+                "sram_peak_bytes": result.sram_peak[p],
+                "sram_peak_weight_bytes": result.sram_peak_weight[p],
+                "sram_peak_act_bytes": result.sram_peak_act[p],
+                "sram_avg_weight_bytes": _r(result.sram_avg_weight[p], 1),
+                "sram_avg_act_bytes": _r(result.sram_avg_act[p], 1),
+                "slice_visits": flat.visits[p],
+                "zero_token_visits": flat.zero_token_visits[p],
+            }
+        )
+    report["chiplets"] = chiplets
+    report["mean_compute_utilization"] = _r(
+        sum(c["compute_utilization"] for c in chiplets) / len(chiplets)
+    )
+    report["peak_sram_bytes"] = max(result.sram_peak)
+    loads = [0] * channels
+    for i in range(flat.num_instructions):
+        if flat.op[i] == LOAD:
+            loads[flat.arg[i]] += 1
+    report["ddr"] = {
+        "bytes": sum(res_bytes[:channels]),
+        "channels": [
+            {
+                "channel": ch,
+                "chiplet": m.ddr_chiplets[ch],
+                "gbps": m.ddr_gbps[ch],
+                "loads": loads[ch],
+                "bytes": res_bytes[ch],
+                "busy_cycles": _r(result.resource_busy[ch], 3),
+                "utilization": _ratio(res_bytes[ch], cap[ch] * latency),
+            }
+            for ch in range(channels)
+        ],
+    }
+    links = []
+    for k, (src, dst) in enumerate(m.links):
+        r = channels + k
+        links.append(
+            {
+                "from": src,
+                "to": dst,
+                "flows": res_flows[r],
+                "bytes": res_bytes[r],
+                "busy_cycles": _r(result.resource_busy[r], 3),
+                "utilization": _ratio(res_bytes[r], cap[r] * latency),
+            }
+        )
+    report["d2d"] = {"link_bytes": sum(link["bytes"] for link in links), "links": links}
+    report["slice_visits"] = {
+        "total": sum(flat.visits),
+        "zero_token": sum(flat.zero_token_visits),
+    }
+    if numerics is not None:
+        report["numerics"] = numerics
+    return report
+
+
+def _size(n: float) -> str:
+    for unit, step in (("G", 2**30), ("M", 2**20), ("K", 2**10)):
+        if n >= step:
+            return f"{n / step:.1f}{unit}"
+    return f"{n:.0f}B"
+
+
+def format_text(report: dict[str, Any]) -> str:
+    """A readable summary of a report."""
+    s = report["system"]
+    out = [
+        f"fsedp-sim: {s['name']} ({s['mesh']} mesh, {s['clock_ghz']:g} GHz), strategy "
+        f"{report['strategy'] or '-'}, {report['instructions']} instructions"
+    ]
+    if "workload" in report:
+        w = report["workload"]
+        out.append(
+            f"workload: {w['model']} layer {w['layer']}, {w['tokens']} tokens, "
+            f"{w['experts']} experts + {w['shared']} shared, top-{w['top_k']}"
+        )
+    out.append(f"latency: {report['latency_cycles']:.1f} cycles = {report['latency_us']:.3f} us")
+    b = report["lower_bound"]
+    out.append(
+        f"lower bound: {b['cycles']:.1f} cycles ({b['bound_by']}); "
+        f"latency / bound = {report['latency_over_lower_bound']:.3f}"
+    )
+    if "workload_lower_bound" in report:
+        wb = report["workload_lower_bound"]
+        out.append(
+            f"workload lower bound: {wb['cycles']:.1f} cycles ({wb['bound_by']}); "
+            f"latency / bound = {report['latency_over_workload_lower_bound']:.3f}"
+        )
+    out.append(
+        f"compute: mean utilization {100 * report['mean_compute_utilization']:.1f}%, "
+        f"peak SRAM {report['peak_sram_bytes']} bytes"
+    )
+    out.append(
+        "  chiplet  finish_cycles  util%  sram_peak(w+a)       sram_avg(w+a)        visits  zero"
+    )
+    for c in report["chiplets"]:
+        peak = f"{_size(c['sram_peak_weight_bytes'])}+{_size(c['sram_peak_act_bytes'])}"
+        avg = f"{_size(c['sram_avg_weight_bytes'])}+{_size(c['sram_avg_act_bytes'])}"
+        out.append(
+            f"  {c['chiplet']:>7}  {c['finish_cycles']:>13.1f}  "
+            f"{100 * c['compute_utilization']:>5.1f}  {peak:<19}  {avg:<19}  "
+            f"{c['slice_visits']:>6}  {c['zero_token_visits']:>4}"
+        )
+    ddr = report["ddr"]
+    out.append(f"DDR: {ddr['bytes']} bytes")
+    for ch in ddr["channels"]:
+        out.append(
+            f"  channel {ch['channel']} at chiplet {ch['chiplet']}: {ch['loads']} loads, "
+            f"{ch['bytes']} bytes, utilization {100 * ch['utilization']:.1f}%"
+        )
+    d2d = report["d2d"]
+    out.append(f"D2D: {d2d['link_bytes']} link bytes")
+    for link in d2d["links"]:
+        if link["bytes"]:
+            out.append(
+                f"  link {link['from']}->{link['to']}: {link['flows']} flows, "
+                f"{link['bytes']} bytes, utilization {100 * link['utilization']:.1f}%"
+            )
+    v = report["slice_visits"]
+    out.append(f"slice visits: {v['total']} ({v['zero_token']} with zero tokens)")
+    if "numerics" in report:
+        out.append(format_numerics(report["numerics"]))
+    return "\n".join(out) + "\n"
+
+
+def format_numerics(n: dict[str, Any]) -> str:
+    scaled = (
+        f"; hidden {n['hidden']} and FFN {n['ffn']} (scaled down by {n['scale']} from "
+        f"{n['full_hidden']} and {n['full_ffn']})"
+        if n["scaled"]
+        else f"; full size, hidden {n['hidden']}, FFN {n['ffn']}"
+    )
+    return (
+        f"numerics: {'ok' if n['ok'] else 'MISMATCH'}, {n['tokens']} tokens, max abs error "
+        f"{n['max_abs_error']:.3g}, max rel error {n['max_rel_error']:.3g}{scaled}"
+    )
+
+
+CSV_FIELDS = (
+    "chiplet",
+    "finish_cycles",
+    "compute_busy_cycles",
+    "compute_ops",
+    "compute_utilization",
+    "sram_peak_bytes",
+    "sram_peak_weight_bytes",
+    "sram_peak_act_bytes",
+    "sram_avg_weight_bytes",
+    "sram_avg_act_bytes",
+    "slice_visits",
+    "zero_token_visits",
+)
+
+
+def format_csv(report: dict[str, Any]) -> str:
+    """One row per chiplet: utilization, SRAM and visits."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in report["chiplets"]:
+        writer.writerow({k: row[k] for k in CSV_FIELDS})
+    return buffer.getvalue()

@@ -1,0 +1,111 @@
+"""Simulator speed: simulated instructions per second, and compile + simulate wall time.
+
+    python benchmarks/sim_speed.py                 # 4 models x {64, 256} tokens x 4 strategies
+    python benchmarks/sim_speed.py --quick         # DeepSeek-MoE only
+    python benchmarks/sim_speed.py --stand-in      # no compiler: backends.sim.testing's
+                                                   # streaming programs instead (engine only)
+
+Each case is a fresh module (paper-2x2, Zipf s = 1.2, seed 7), compiled with
+`fsedp_compiler.pipelines.compile_module` and simulated; times are medians of `--repeat` runs
+(default 3). Columns: instructions, compile, simulate (flatten + engine + report), engine alone,
+total, and instructions per second of the simulate step and of the engine alone.
+Targets (issue 4): DeepSeek-MoE-16B at 256 tokens compiled and simulated in under 1 s
+(median); at least 500k simulated instructions per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backends.sim import gc_paused, simulate  # noqa: E402
+from backends.sim.engine import run  # noqa: E402
+from backends.sim.program import flatten  # noqa: E402
+from backends.sim.testing import streaming_module, workload_module  # noqa: E402
+
+MODELS = ("deepseek-moe-16b", "qwen3-30b-a3b", "phi-3.5-moe", "yuan2.0-m32")
+TOKENS = (64, 256)
+STRATEGIES = ("fsedp", "fsedp-paired", "ep", "hydra")
+
+
+def _compile(model: str, tokens: int, strategy: str, stand_in: bool):
+    module = workload_module(model, tokens, strategy=None if stand_in else strategy)
+    start = time.perf_counter()
+    if stand_in:
+        from dialects.moe import LayerOp
+
+        layer = next(op for op in module.body.block.ops if isinstance(op, LayerOp))
+        system = module.attributes["chiplet.system"]
+        window = 4  # slices small enough that twice the window fits in SRAM
+        slices = max(8, -(-layer.model.expert_bytes * 2 * window // system.sram_bytes.data))
+        module = streaming_module(
+            system, layer.model, layer.routing_array(), slices=slices, window=window
+        )
+    else:
+        from fsedp_compiler.pipelines import compile_module
+
+        module = compile_module(module, strategy=strategy) or module
+    return module, time.perf_counter() - start
+
+
+def measure(model: str, tokens: int, strategy: str, repeat: int, stand_in: bool) -> dict:
+    compile_s, simulate_s, engine_s = [], [], []
+    instructions = 0
+    for _ in range(repeat):
+        module, seconds = _compile(model, tokens, strategy, stand_in)
+        compile_s.append(seconds)
+        start = time.perf_counter()
+        sim = simulate(module)
+        simulate_s.append(time.perf_counter() - start)
+        instructions = sim.report["instructions"]
+        with gc_paused():  # as simulate() runs it
+            flat = flatten(module)
+            start = time.perf_counter()
+            run(flat)
+            engine_s.append(time.perf_counter() - start)
+    med = statistics.median
+    return {
+        "model": model,
+        "tokens": tokens,
+        "strategy": "stand-in" if stand_in else strategy,
+        "instructions": instructions,
+        "compile_s": med(compile_s),
+        "simulate_s": med(simulate_s),
+        "engine_s": med(engine_s),
+        "total_s": med([c + s for c, s in zip(compile_s, simulate_s, strict=True)]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="DeepSeek-MoE-16B only")
+    parser.add_argument("--stand-in", action="store_true", help="streaming programs, no compiler")
+    args = parser.parse_args()
+    models = MODELS[:1] if args.quick else MODELS
+    strategies = ("stand-in",) if args.stand_in else STRATEGIES
+    print(
+        "| model | tokens | strategy | instructions | compile s | simulate s | engine s | "
+        "total s | sim instr/s | engine instr/s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for model in models:
+        for tokens in TOKENS:
+            for strategy in strategies:
+                r = measure(model, tokens, strategy, args.repeat, args.stand_in)
+                n = r["instructions"]
+                print(
+                    f"| {model} | {tokens} | {r['strategy']} | {n} | {r['compile_s']:.3f} | "
+                    f"{r['simulate_s']:.3f} | {r['engine_s']:.3f} | {r['total_s']:.3f} | "
+                    f"{n / r['simulate_s'] / 1e3:.0f}k | {n / r['engine_s'] / 1e3:.0f}k |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

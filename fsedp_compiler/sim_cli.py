@@ -1,0 +1,148 @@
+"""`fsedp-sim`: simulate lowered `cisa` programs (`.mlir`) or a `.moe` file compiled on the fly.
+
+    fsedp-sim examples/deepseek_moe_256.moe                  # compile with the file's strategy
+    fsedp-sim model.moe --strategy ep --json report.json     # override the strategy
+    fsedp-sim lowered.mlir --check-numerics --trace out.json --csv util.csv
+
+Prints the text summary (or, with `--json -`, the JSON report) on stdout. Every user error is a
+message on stderr and exit code 1 (2 for usage errors), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import DiagnosticException, ParseError
+
+from fsedp_compiler import registry
+from fsedp_compiler.cli import EXIT_USAGE_ERROR, EXIT_USER_ERROR, format_diagnostic
+from fsedp_compiler.errors import FsedpError
+
+
+def _arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fsedp-sim",
+        description="Simulate per-chiplet cisa programs: timing, SRAM, DDR/D2D traffic and, "
+        "optionally, numerics.",
+    )
+    parser.add_argument("file", help="lowered .mlir (cisa programs), or a .moe file; - is stdin")
+    parser.add_argument(
+        "--strategy",
+        help="compile a .moe with this strategy instead of the file's "
+        "(fsedp, fsedp-paired, ep, hydra)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the JSON report (- for stdout)")
+    parser.add_argument("--csv", metavar="FILE", help="write per-chiplet utilization as CSV")
+    parser.add_argument(
+        "--trace", metavar="FILE", help="write a Chrome trace-event JSON timeline (Perfetto)"
+    )
+    parser.add_argument(
+        "--check-numerics",
+        action="store_true",
+        help="run the programs on random values and compare with a dense MoE reference",
+    )
+    parser.add_argument(
+        "--numerics-scale",
+        type=int,
+        metavar="K",
+        help="divide hidden and FFN sizes by K for the numerics check "
+        "(default: the smallest power of two that fits 256 MiB of weights)",
+    )
+    parser.add_argument("--numerics-seed", type=int, default=0, metavar="N")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
+    return parser
+
+
+def load_module(path: str, strategy: str | None) -> ModuleOp:
+    """Parse `.moe` or MLIR text into a verified module lowered to cisa programs."""
+    from backends.sim.target import lower_if_needed
+
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
+    except OSError as error:
+        raise FsedpError(f"cannot read {path}: {error.strerror}") from None
+    if path.endswith(".moe"):
+        from fsedp_compiler.frontend import MoeFrontend
+
+        module = MoeFrontend().parse(Context(), io.BytesIO(raw), path)
+    else:
+        ctx = Context()
+        for name, factory in registry.get_all_dialects().items():
+            ctx.register_dialect(name, factory)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise FsedpError(f"not UTF-8 text at byte {error.start}", file=path) from None
+        module = Parser(ctx, text, "<stdin>" if path == "-" else path).parse_module()
+    module.verify()
+    return lower_if_needed(module, strategy)
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w") as stream:
+            stream.write(text)
+    except OSError as error:
+        raise FsedpError(f"cannot write {path}: {error.strerror}") from None
+
+
+def run(args: Sequence[str] | None = None) -> int:
+    options = _arguments().parse_args(args)
+    try:
+        from backends.sim import simulate
+
+        module = load_module(options.file, options.strategy)
+        sim = simulate(
+            module,
+            check_numerics=options.check_numerics,
+            numerics_scale=options.numerics_scale,
+            numerics_seed=options.numerics_seed,
+            trace=options.trace is not None,
+        )
+        if options.json is not None and options.json != "-":
+            _write(options.json, sim.json())
+        if options.csv is not None:
+            _write(options.csv, sim.csv())
+        if options.trace is not None:
+            _write(options.trace, json.dumps(sim.chrome_trace()))
+        if options.json == "-":
+            sys.stdout.write(sim.json())
+        elif not options.quiet:
+            sys.stdout.write(sim.text())
+    except FsedpError as error:
+        print(error.format(), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except ParseError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except DiagnosticException as error:
+        print(format_diagnostic(error), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - last resort: an internal bug, said as such
+        if os.environ.get("FSEDP_TRACEBACK"):
+            traceback.print_exc()
+        print(
+            f"internal error: {type(error).__name__}: {error}\n"
+            "this is a bug in fsedp; set FSEDP_TRACEBACK=1 for the traceback",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    sys.exit(run(args))

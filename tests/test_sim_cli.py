@@ -1,0 +1,120 @@
+"""`fsedp-sim` and `fsedp-opt -t sim-report`: outputs, and errors as messages, not tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backends.sim.testing import module_text
+from fsedp_compiler import cli, sim_cli
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "deepseek_trace_8.moe"
+PROGRAM = """
+    %x = cisa.alloc act bytes 100 tokens array<i32: 0>
+    cisa.input %x
+    %y = cisa.alloc act bytes 100 tokens array<i32: 0>
+    %w = cisa.alloc weight bytes 6400
+    cisa.load %w channel 0 seq 0 bytes 6400 expert 0 slice 0 of 1
+    cisa.gemm %w, %x, %y expert 0 slice 0 of 1 tokens array<i32: 0> ops 10000
+    cisa.free %w
+    cisa.output %y"""
+
+
+@pytest.fixture
+def lowered(tmp_path: Path) -> Path:
+    path = tmp_path / "lowered.mlir"
+    path.write_text(module_text({0: PROGRAM}))
+    return path
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = sim_cli.run([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_text_summary(capsys, lowered):
+    code, out, err = run(capsys, lowered)
+    assert (code, err) == (0, "")
+    assert "latency: 300.0 cycles = 0.300 us" in out
+    assert "lower bound: 200.0 cycles (ddr_busiest_channel)" in out
+
+
+def test_json_csv_and_trace_files(capsys, lowered, tmp_path):
+    files = {k: tmp_path / f"out.{k}" for k in ("json", "csv", "trace")}
+    code, out, err = run(
+        capsys, lowered, "--json", files["json"], "--csv", files["csv"], "--trace", files["trace"]
+    )
+    assert (code, err) == (0, "")
+    report = json.loads(files["json"].read_text())
+    assert report["latency_cycles"] == 300.0
+    rows = list(csv.DictReader(files["csv"].open()))
+    assert rows[0]["chiplet"] == "0" and float(rows[0]["compute_utilization"]) > 0.33
+    trace = json.loads(files["trace"].read_text())
+    assert any(e["ph"] == "X" and e["name"].startswith("gemm") for e in trace["traceEvents"])
+
+
+def test_json_to_stdout_is_byte_identical_across_runs(capsys, lowered):
+    first = run(capsys, lowered, "--json", "-")[1]
+    second = run(capsys, lowered, "--json", "-")[1]
+    assert first == second
+    assert json.loads(first)["latency_cycles"] == 300.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.mlir"], "cannot read missing.mlir"),
+        (["{lowered}", "--strategy", "ep"], "already lowered to cisa programs"),
+        (["{lowered}", "--check-numerics"], "needs the moe.layer"),
+        (["{lowered}", "--json", "/nonexistent/dir/r.json"], "cannot write /nonexistent/dir"),
+        ([str(EXAMPLE), "--check-numerics", "--numerics-scale", "0"], "must be a positive"),
+        ([str(EXAMPLE), "--strategy", "bogus"], "bogus"),
+    ],
+)
+def test_user_errors(capsys, lowered, args, message):
+    code, out, err = run(capsys, *[a.format(lowered=lowered) for a in args])
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_parse_error_and_deadlock(capsys, tmp_path):
+    bad = tmp_path / "bad.mlir"
+    bad.write_text(module_text({0: "    cisa.bogus"}))
+    code, _, err = run(capsys, bad)
+    assert code == 1 and "cisa.bogus" in err and "Traceback" not in err
+    stuck = tmp_path / "stuck.mlir"
+    programs = {
+        c: "    %b = cisa.alloc act bytes 1 tokens array<i32: 0>\n"
+        f"    cisa.recv %b from {1 - c} tag {c} bytes 1\n"
+        f"    cisa.send %b to {1 - c} tag {1 - c} bytes 1"
+        for c in (0, 1)
+    }
+    stuck.write_text(module_text(programs | {2: "    %w = cisa.alloc weight bytes 1"}))
+    code, _, err = run(capsys, stuck)
+    assert code == 1 and "deadlock" in err and "chiplet 2" not in err
+
+
+def test_sim_report_target(capsys, lowered):
+    code = cli.run([str(lowered), "-t", "sim-report{format=json}"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    assert json.loads(out)["latency_cycles"] == 300.0
+    code = cli.run([str(lowered), "-t", "sim-report{format=yaml}"])
+    _, err = capsys.readouterr()
+    assert code == 1 and "format 'yaml' is unknown" in err
+
+
+def test_console_script(lowered):
+    script = Path(sys.executable).with_name("fsedp-sim")
+    result = subprocess.run(
+        [str(script), str(lowered), "--json", "-"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["latency_cycles"] == 300.0
