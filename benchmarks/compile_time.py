@@ -25,7 +25,8 @@ from xdsl.context import Context  # noqa: E402
 
 from dialects import cisa  # noqa: E402
 from fsedp_compiler.frontend import build_module, parse_moe  # noqa: E402
-from fsedp_compiler.pipelines import PIPELINES, paused_gc, pipeline_passes  # noqa: E402
+from fsedp_compiler.perf import paused_gc  # noqa: E402
+from fsedp_compiler.pipelines import PIPELINES, pipeline_passes  # noqa: E402
 
 CASES = [
     ("DeepSeek-MoE-16B 256 tok paper-2x2", "examples/deepseek_moe_256.moe", 5.0),

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO
 
 from xdsl.dialects.builtin import ModuleOp
@@ -68,7 +68,8 @@ class FsedpOptMain(xDSLOptMain):
     def apply_passes(self, prog: ModuleOp) -> None:
         # Named pipelines (-p fsedp) run as their individual passes, so --time-passes and
         # --print-between-passes see each one; they read the module's strategy options.
-        from fsedp_compiler.pipelines import expand_pipelines, paused_gc
+        from fsedp_compiler.perf import paused_gc
+        from fsedp_compiler.pipelines import expand_pipelines
 
         passes = expand_pipelines(self.pipeline.passes, prog)
         with paused_gc():
@@ -100,8 +101,17 @@ def main(args: Sequence[str] | None = None) -> None:
 
 def run(args: Sequence[str] | None = None) -> int:
     """Run the driver and return its exit code; user errors are printed, never raised."""
+    return run_reporting_errors(lambda: FsedpOptMain(args).run())
+
+
+def run_reporting_errors(body: Callable[[], object]) -> int:
+    """Call `body` and return an exit code: 0, or the code of the error it raised, printed.
+
+    Shared by the command-line tools so they say errors the same way: user errors with their
+    location, usage errors plainly, and internal bugs as such (with a traceback on request).
+    """
     try:
-        FsedpOptMain(args).run()
+        body()
     except FsedpError as error:
         print(error.format(), file=sys.stderr)
         return EXIT_USER_ERROR

@@ -13,18 +13,15 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
-from xdsl.utils.exceptions import DiagnosticException, ParseError
 
 from fsedp_compiler import registry
-from fsedp_compiler.cli import EXIT_USAGE_ERROR, EXIT_USER_ERROR, format_diagnostic
+from fsedp_compiler.cli import run_reporting_errors
 from fsedp_compiler.errors import FsedpError
 
 
@@ -58,12 +55,22 @@ def _arguments() -> argparse.ArgumentParser:
         "(default: the smallest power of two that fits 256 MiB of weights)",
     )
     parser.add_argument("--numerics-seed", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--verify-ir",
+        action="store_true",
+        help="also run xDSL's structural verifier on the programs compiled from a .moe "
+        "(verify-programs and the simulator's own checks always run)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     return parser
 
 
-def load_module(path: str, strategy: str | None) -> ModuleOp:
-    """Parse `.moe` or MLIR text into a verified module lowered to cisa programs."""
+def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> ModuleOp:
+    """Parse `.moe` or MLIR text into a verified module lowered to cisa programs.
+
+    `verify_ir=False` skips xDSL's structural verifier on programs the compiler has just built
+    in this process (see `compile_module`); parsed input is always verified.
+    """
     from backends.sim.target import lower_if_needed
 
     try:
@@ -84,7 +91,7 @@ def load_module(path: str, strategy: str | None) -> ModuleOp:
             raise FsedpError(f"not UTF-8 text at byte {error.start}", file=path) from None
         module = Parser(ctx, text, "<stdin>" if path == "-" else path).parse_module()
     module.verify()
-    return lower_if_needed(module, strategy)
+    return lower_if_needed(module, strategy, verify_ir=verify_ir)
 
 
 def _write(path: str, text: str) -> None:
@@ -97,51 +104,30 @@ def _write(path: str, text: str) -> None:
 
 def run(args: Sequence[str] | None = None) -> int:
     options = _arguments().parse_args(args)
-    try:
-        from backends.sim import simulate
+    return run_reporting_errors(lambda: _simulate(options))
 
-        module = load_module(options.file, options.strategy)
-        sim = simulate(
-            module,
-            check_numerics=options.check_numerics,
-            numerics_scale=options.numerics_scale,
-            numerics_seed=options.numerics_seed,
-            trace=options.trace is not None,
-        )
-        if options.json is not None and options.json != "-":
-            _write(options.json, sim.json())
-        if options.csv is not None:
-            _write(options.csv, sim.csv())
-        if options.trace is not None:
-            _write(options.trace, json.dumps(sim.chrome_trace()))
-        if options.json == "-":
-            sys.stdout.write(sim.json())
-        elif not options.quiet:
-            sys.stdout.write(sim.text())
-    except FsedpError as error:
-        print(error.format(), file=sys.stderr)
-        return EXIT_USER_ERROR
-    except ParseError as error:
-        print(str(error), file=sys.stderr)
-        return EXIT_USER_ERROR
-    except DiagnosticException as error:
-        print(format_diagnostic(error), file=sys.stderr)
-        return EXIT_USER_ERROR
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE_ERROR
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:  # noqa: BLE001 - last resort: an internal bug, said as such
-        if os.environ.get("FSEDP_TRACEBACK"):
-            traceback.print_exc()
-        print(
-            f"internal error: {type(error).__name__}: {error}\n"
-            "this is a bug in fsedp; set FSEDP_TRACEBACK=1 for the traceback",
-            file=sys.stderr,
-        )
-        return 3
-    return 0
+
+def _simulate(options: argparse.Namespace) -> None:
+    from backends.sim import simulate
+
+    module = load_module(options.file, options.strategy, verify_ir=options.verify_ir)
+    sim = simulate(
+        module,
+        check_numerics=options.check_numerics,
+        numerics_scale=options.numerics_scale,
+        numerics_seed=options.numerics_seed,
+        trace=options.trace is not None,
+    )
+    if options.json is not None and options.json != "-":
+        _write(options.json, sim.json())
+    if options.csv is not None:
+        _write(options.csv, sim.csv())
+    if options.trace is not None:
+        _write(options.trace, json.dumps(sim.chrome_trace()))
+    if options.json == "-":
+        sys.stdout.write(sim.json())
+    elif not options.quiet:
+        sys.stdout.write(sim.text())
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -13,9 +13,7 @@ the metrics report (`report`). Every problem is raised as `SimError`, an `FsedpE
 
 from __future__ import annotations
 
-import gc
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +22,7 @@ from xdsl.dialects.builtin import ModuleOp
 from backends.sim.engine import RunResult, run
 from backends.sim.program import FlatProgram, SimError, flatten
 from backends.sim.report import build_report, format_csv, format_text
+from fsedp_compiler.perf import paused_gc
 
 __all__ = ["SimError", "Simulation", "simulate", "dumps"]
 
@@ -51,20 +50,6 @@ class Simulation:
         return chrome_trace(self.flat, self.result)
 
 
-@contextmanager
-def gc_paused():
-    """Pause the cyclic garbage collector: flattening and the engine allocate many small
-    objects next to a large xDSL object graph, and collections would scan that graph over and
-    over (a third of the run time). Nothing they build is cyclic garbage."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def dumps(report: dict[str, Any]) -> str:
     """The report as JSON text: stable key order, so equal runs give byte-identical files."""
     return json.dumps(report, indent=2) + "\n"
@@ -79,7 +64,7 @@ def simulate(
     trace: bool = False,
 ) -> Simulation:
     """Simulate the `cisa` programs of `module` (which carries the `chiplet.system`)."""
-    with gc_paused():
+    with paused_gc():
         flat = flatten(module)
         result = run(flat, trace=trace)
     numerics = None

@@ -25,7 +25,9 @@ from backends.sim.program import SimError, find_ops
 FORMATS = ("text", "json", "csv")
 
 
-def lower_if_needed(module: ModuleOp, strategy: str | None = None) -> ModuleOp:
+def lower_if_needed(
+    module: ModuleOp, strategy: str | None = None, *, verify_ir: bool = True
+) -> ModuleOp:
     """Compile a module that has a `moe.layer` but no programs yet; return the module.
 
     `strategy` overrides the module's `fsedp.strategy`; it is an error on a lowered module.
@@ -44,7 +46,7 @@ def lower_if_needed(module: ModuleOp, strategy: str | None = None) -> ModuleOp:
 
     declared = module.attributes.get(STRATEGY_ATTR)
     used = strategy or (declared.data if isinstance(declared, StringAttr) else DEFAULT_STRATEGY)
-    compile_module(module, strategy=used)
+    compile_module(module, strategy=used, verify_ir=verify_ir)
     module.attributes[STRATEGY_ATTR] = StringAttr(used)  # what the report names
     return module
 
