@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ArrayAttr, ModuleOp
+from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, ModuleOp
 
 from dialects.chiplet import PartitionOp, SystemAttr
 from passes._plan import (
@@ -203,11 +203,11 @@ class ScheduleTrajectoriesPass(FsedpPass):
         layer = read_layer(op, self.name)
         experts = require_experts(op, self.name)
         owners = require_op(op, PartitionOp, self.name, "partition-tokens").owners.get_values()
-        for expert in experts:
-            if int_array(expert, "channels") is None:
+        channels = {e.expert.value.data: int_array(e, "channels") for e in experts}
+        for expert, per_slice in channels.items():
+            if per_slice is None:
                 raise self.error(
-                    f"{layer.expert_name(expert.expert.value.data)} has no DDR channels; "
-                    "run distribute-slices first"
+                    f"{layer.expert_name(expert)} has no DDR channels; run distribute-slices first"
                 )
         system = layer.system
         attached = [chiplet for _, chiplet in system.ddr]
@@ -223,7 +223,7 @@ class ScheduleTrajectoriesPass(FsedpPass):
         }
         for ref in load_order(experts):
             need = needs[ref.expert]
-            home = attached[int_array(ref.op, "channels")[ref.index]]
+            home = attached[channels[ref.expert][ref.index]]
             if self.entry == "attached":
                 entry = home
             elif self.entry == "nearest-need":
@@ -233,6 +233,10 @@ class ScheduleTrajectoriesPass(FsedpPass):
             admitted[entry] += 1
             stops = need if self.skip_idle else everyone
             paths[ref.expert][ref.index] = router.path(self.shape, entry, stops)
+        arrays: dict[tuple[int, ...], DenseArrayBase] = {}  # equal trajectories share one
         for expert in experts:
             trajectories = paths[expert.expert.value.data]
-            expert.attributes["stops"] = ArrayAttr([i64_array(p) for p in trajectories])
+            for path in trajectories:
+                if path not in arrays:
+                    arrays[path] = i64_array(path)
+            expert.attributes["stops"] = ArrayAttr([arrays[path] for path in trajectories])

@@ -37,20 +37,36 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from functools import cache
+from itertools import chain
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
+from dialects.cisa_flat import (
+    ACC,
+    ALLOC,
+    BARRIER,
+    FREE,
+    GEMM,
+    INPUT,
+    LOAD,
+    MNEMONIC,
+    OUTPUT,
+    RECV,
+    SEND,
+)
 from fsedp_compiler.errors import FsedpError
 from passes._plan import FsedpPass, Layer, read_layer
-from passes._programs import Instr, Programs, flatten
+from passes._programs import Programs, flatten
 
 MAX_REPORTED = 8
-UNIT_OF = {"load": "ddr", "send": "d2d", "gemm": "mxu", "accumulate": "mxu"}
-ASYNC = {"load", "send", "recv", "gemm", "accumulate", "output"}
-READERS = {"send", "output", "gemm", "accumulate"}  # wait for earlier writers of all operands
-WRITTEN = {"load": 0, "gemm": 2, "accumulate": 1}  # operand each one writes (recv: its buffer)
+UNITS = ("ddr", "d2d", "mxu")  # the units that start their instructions in program order
+UNIT_OF = {LOAD: 0, SEND: 1, GEMM: 2, ACC: 2}
+ASYNC = {LOAD, SEND, RECV, GEMM, ACC, OUTPUT}
+READERS = {SEND, OUTPUT, GEMM, ACC}  # wait for earlier writers of all operands
+WRITTEN = {LOAD: 0, GEMM: 2, ACC: 1}  # operand each one writes (recv: its buffer)
 
 
 def _digest(*key: object) -> int:
@@ -61,11 +77,13 @@ def _digest(*key: object) -> int:
 class _Report:
     """Collects violations; raises them together (the first few) at `done()`."""
 
-    def __init__(self) -> None:
+    def __init__(self, programs: Programs) -> None:
+        self.programs = programs
         self.lines: list[str] = []
 
-    def at(self, ins: Instr, message: str) -> None:
-        self.add(f"chiplet {ins.chiplet}, {ins.describe()}: {message}")
+    def at(self, gid: int, message: str) -> None:
+        p = self.programs
+        self.add(f"chiplet {p.chiplet[gid]}, {p.describe(gid)}: {message}")
 
     def add(self, message: str) -> None:
         self.lines.append(message)
@@ -92,14 +110,14 @@ class VerifyProgramsPass(FsedpPass):
         programs = flatten(op)
         if not programs.chiplets:
             raise self.error("the module has no cisa.program; run lower-to-cisa first")
-        report = _Report()
+        report = _Report(programs)
         for chiplet in programs.chiplets:
             if chiplet >= layer.chiplets:
                 report.add(f"a program for chiplet {chiplet}, which is not on the mesh")
         report.done()
         _check_memory(layer, programs, report)
         _check_instructions(layer, programs, report)
-        pairs = _check_transfers(layer, programs, report)
+        pairs = _check_transfers(programs, report)
         _check_channels(programs, report)
         _check_barriers(programs, report)
         _check_coverage(layer, programs, report)
@@ -110,112 +128,122 @@ class VerifyProgramsPass(FsedpPass):
 
 
 # -- static checks ----------------------------------------------------------------------------
+# They read the instruction lists of `Programs` (indexed by gid), never xDSL ops.
 
 
 def _check_memory(layer: Layer, programs: Programs, report: _Report) -> None:
     sram = layer.system.sram_bytes.data
-    buffers = programs.buffers
+    size = [buffer.bytes for buffer in programs.buffers]
+    opcode, bufs = programs.opcode, programs.bufs
     for chiplet in programs.chiplets:
         live = 0
         freed: dict[int, int] = {}
-        for ins in programs.code[chiplet]:
-            for buf in ins.bufs:
+        for g in programs.spans[chiplet]:
+            for buf in bufs[g]:
                 if buf in freed:
-                    report.at(ins, f"uses a buffer freed at instruction {freed[buf]}")
-            if ins.kind == "alloc":
-                live += buffers[ins.bufs[0]].bytes
+                    report.at(g, f"uses a buffer freed at instruction {freed[buf]}")
+            code = opcode[g]
+            if code == ALLOC:
+                live += size[bufs[g][0]]
                 if live > sram:
-                    report.at(
-                        ins, f"live SRAM would reach {live} B, more than the {sram} B of SRAM"
-                    )
+                    report.at(g, f"live SRAM would reach {live} B, more than the {sram} B of SRAM")
                     break
-            elif ins.kind == "free":
-                buf = ins.bufs[0]
+            elif code == FREE:
+                buf = bufs[g][0]
                 if buf not in freed:
-                    freed[buf] = ins.index
-                    live -= buffers[buf].bytes
+                    freed[buf] = programs.index[g]
+                    live -= size[buf]
 
 
-def _check_instructions(layer: Layer, programs: Programs, report: _Report) -> None:
+def _check_instructions(layer: Layer, programs: Programs, report: _Report) -> None:  # noqa: C901
     buffers = programs.buffers
-    experts = layer.experts + layer.shared
-    for ins in programs.instructions:
-        p = ins.props
-        kinds = [buffers[b].weight for b in ins.bufs]
-        if ins.kind in ("load", "gemm") and not 0 <= p["expert"] < experts:
-            report.at(ins, f"expert {p['expert']} is not one of the {experts} experts")
-            continue
-        if ins.kind == "load":
-            expected = layer.slice_bytes(p["of"], p["slice"])
-            if not kinds[0]:
-                report.at(ins, "loads into an act buffer")
-            elif p["bytes"] != expected:
-                report.at(ins, f"loads {p['bytes']} B, but that slice is {expected} B")
-            elif buffers[ins.bufs[0]].bytes < expected:
-                report.at(ins, f"its buffer holds {buffers[ins.bufs[0]].bytes} B < {expected} B")
-        elif ins.kind == "gemm":
-            if kinds != [True, False, False]:
-                report.at(ins, "needs a weight buffer then two act buffers")
+    weight = [buffer.weight for buffer in buffers]
+    held = cache(lambda buf: frozenset(buffers[buf].tokens))  # the tokens of an act buffer
+    slice_rows, slice_bytes = cache(layer.slice_rows), cache(layer.slice_bytes)
+    experts, hidden = layer.experts + layer.shared, layer.hidden
+    opcode, bufs, args, tokens = programs.opcode, programs.bufs, programs.args, programs.tokens
+
+    def check_rows(g: int, roles: tuple[tuple[str, int], ...]) -> None:
+        for role, buf in roles:
+            if not held(buf).issuperset(tokens[g]):
+                missing = set(tokens[g]) - held(buf)
+                report.at(g, f"token {min(missing)} is not in its {role} buffer")
+
+    for g, code in enumerate(opcode):
+        if code == LOAD:
+            _, _, nbytes, expert, index, of = args[g]
+            if not 0 <= expert < experts:
+                report.at(g, f"expert {expert} is not one of the {experts} experts")
                 continue
-            lo, hi = layer.slice_rows(p["of"], p["slice"])
-            expected = 2 * 3 * layer.hidden * (hi - lo) * len(p["tokens"])
-            if p["ops"] != expected:
-                report.at(
-                    ins, f"counts {p['ops']} ops, but the slice on those tokens is {expected}"
-                )
-            for role, buf in (("input", ins.bufs[1]), ("output", ins.bufs[2])):
-                missing = set(p["tokens"]) - set(buffers[buf].tokens)
-                if missing:
-                    report.at(ins, f"token {min(missing)} is not in its {role} buffer")
-        elif ins.kind == "accumulate":
-            if any(kinds):
-                report.at(ins, "accumulates weight buffers")
+            expected = slice_bytes(of, index)
+            buf = bufs[g][0]
+            if not weight[buf]:
+                report.at(g, "loads into an act buffer")
+            elif nbytes != expected:
+                report.at(g, f"loads {nbytes} B, but that slice is {expected} B")
+            elif buffers[buf].bytes < expected:
+                report.at(g, f"its buffer holds {buffers[buf].bytes} B < {expected} B")
+        elif code == GEMM:
+            expert, index, of, ops = args[g]
+            if not 0 <= expert < experts:
+                report.at(g, f"expert {expert} is not one of the {experts} experts")
                 continue
-            for role, buf in (("source", ins.bufs[0]), ("destination", ins.bufs[1])):
-                missing = set(p["tokens"]) - set(buffers[buf].tokens)
-                if missing:
-                    report.at(ins, f"token {min(missing)} is not in its {role} buffer")
-        elif ins.kind in ("input", "output") and kinds[0]:
-            report.at(ins, f"{ins.kind} of a weight buffer")
+            if [weight[b] for b in bufs[g]] != [True, False, False]:
+                report.at(g, "needs a weight buffer then two act buffers")
+                continue
+            lo, hi = slice_rows(of, index)
+            expected = 2 * 3 * hidden * (hi - lo) * len(tokens[g])
+            if ops != expected:
+                report.at(g, f"counts {ops} ops, but the slice on those tokens is {expected}")
+            check_rows(g, (("input", bufs[g][1]), ("output", bufs[g][2])))
+        elif code == ACC:
+            if any(weight[b] for b in bufs[g]):
+                report.at(g, "accumulates weight buffers")
+                continue
+            check_rows(g, (("source", bufs[g][0]), ("destination", bufs[g][1])))
+        elif (code == INPUT or code == OUTPUT) and weight[bufs[g][0]]:
+            report.at(g, f"{MNEMONIC[code]} of a weight buffer")
 
 
-def _check_transfers(layer: Layer, programs: Programs, report: _Report) -> dict[int, Instr]:
-    """Pair sends with recvs; returns both directions keyed by gid."""
-    sends: dict[tuple[int, int, int], Instr] = {}
-    recvs: dict[tuple[int, int, int], Instr] = {}
-    for ins in programs.instructions:
-        if ins.kind == "send":
-            key, table = (ins.chiplet, ins.props["to"], ins.props["tag"]), sends
-        elif ins.kind == "recv":
-            key, table = (ins.props["from"], ins.chiplet, ins.props["tag"]), recvs
+def _check_transfers(programs: Programs, report: _Report) -> dict[int, int]:
+    """Pair sends with recvs; returns the partner of each paired instruction, by gid."""
+    chiplet, args = programs.chiplet, programs.args
+    sends: dict[tuple[int, int, int], int] = {}
+    recvs: dict[tuple[int, int, int], int] = {}
+    for g, code in enumerate(programs.opcode):
+        if code == SEND:  # to, tag, bytes
+            key, table = (chiplet[g], args[g][0], args[g][1]), sends
+        elif code == RECV:  # from, tag, bytes
+            key, table = (args[g][0], chiplet[g], args[g][1]), recvs
         else:
             continue
         if key in table:
             other = table[key]
-            report.at(ins, f"reuses the tag of chiplet {other.chiplet}, {other.describe()}")
+            report.at(g, f"reuses the tag of chiplet {chiplet[other]}, {programs.describe(other)}")
         else:
-            table[key] = ins
-    pairs: dict[int, Instr] = {}
+            table[key] = g
+    pairs: dict[int, int] = {}
     buffers = programs.buffers
     for key, send in sends.items():
         recv = recvs.get(key)
         if recv is None:
             report.at(send, f"no recv on chiplet {key[1]} matches it (from {key[0]} tag {key[2]})")
             continue
-        pairs[send.gid], pairs[recv.gid] = recv, send
-        src, dst = buffers[send.bufs[0]], buffers[recv.bufs[0]]
-        if send.props["bytes"] != recv.props["bytes"]:
+        pairs[send], pairs[recv] = recv, send
+        src, dst = buffers[programs.bufs[send][0]], buffers[programs.bufs[recv][0]]
+        sent, received = args[send][2], args[recv][2]
+        if sent != received:
             report.at(
                 send,
-                f"sends {send.props['bytes']} B but chiplet {recv.chiplet}, {recv.describe()} "
-                f"receives {recv.props['bytes']} B",
+                f"sends {sent} B but chiplet {chiplet[recv]}, {programs.describe(recv)} "
+                f"receives {received} B",
             )
         elif src.weight != dst.weight:
             report.at(send, f"sends a {_kind(src)} buffer into a {_kind(dst)} buffer")
         elif not src.weight and src.tokens != dst.tokens:
-            report.at(send, f"its buffer's tokens differ from those of chiplet {recv.chiplet}'s")
-        elif send.props["bytes"] > min(src.bytes, dst.bytes):
-            report.at(send, f"moves {send.props['bytes']} B, more than its buffers hold")
+            report.at(send, f"its buffer's tokens differ from those of chiplet {chiplet[recv]}'s")
+        elif sent > min(src.bytes, dst.bytes):
+            report.at(send, f"moves {sent} B, more than its buffers hold")
     for key, recv in recvs.items():
         if key not in sends:
             report.at(recv, f"no send on chiplet {key[0]} matches it (to {key[1]} tag {key[2]})")
@@ -227,16 +255,18 @@ def _kind(buffer) -> str:
 
 
 def _check_channels(programs: Programs, report: _Report) -> None:
-    by_channel: dict[int, dict[int, Instr]] = defaultdict(dict)
-    for ins in programs.instructions:
-        if ins.kind != "load":
-            continue
-        seqs = by_channel[ins.props["channel"]]
-        seq = ins.props["seq"]
+    by_channel: dict[int, dict[int, int]] = defaultdict(dict)
+    for g in programs.gids(LOAD):
+        channel, seq = programs.args[g][:2]
+        seqs = by_channel[channel]
         if seq in seqs:
             other = seqs[seq]
-            report.at(ins, f"seq {seq} is also used by chiplet {other.chiplet}, {other.describe()}")
-        seqs[seq] = ins
+            report.at(
+                g,
+                f"seq {seq} is also used by chiplet {programs.chiplet[other]}, "
+                f"{programs.describe(other)}",
+            )
+        seqs[seq] = g
     for channel, seqs in sorted(by_channel.items()):
         missing = sorted(set(range(len(seqs))) - set(seqs))
         if missing:
@@ -244,53 +274,52 @@ def _check_channels(programs: Programs, report: _Report) -> None:
 
 
 def _check_barriers(programs: Programs, report: _Report) -> None:
-    counts = {c: sum(ins.kind == "barrier" for ins in programs.code[c]) for c in programs.chiplets}
+    counts = {
+        c: programs.opcode[span.start : span.stop].count(BARRIER)
+        for c, span in programs.spans.items()
+    }
     if len(set(counts.values())) > 1:
         shown = ", ".join(f"chiplet {c}: {n}" for c, n in counts.items())
         report.add(f"programs have different numbers of barriers ({shown})")
 
 
-def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None:
+def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None:  # noqa: C901
     tokens = layer.tokens
+    args, held = programs.args, programs.tokens
     uses = np.zeros((layer.experts + layer.shared, tokens), dtype=bool)
     for expert in layer.used_experts:
         uses[expert, layer.expert_tokens(expert)] = True
-    slices_of: dict[int, Instr] = {}
-    counts: dict[int, np.ndarray] = {}
-    gemms: dict[int, list[Instr]] = defaultdict(list)
-    for ins in programs.instructions:
-        if ins.kind != "gemm":
-            continue
-        p = ins.props
-        expert = p["expert"]
-        first = slices_of.setdefault(expert, ins)
-        if first.props["of"] != p["of"]:
+    first_gemm: dict[int, int] = {}
+    gemms: dict[int, list[int]] = {}  # expert -> its gemms that count
+    for g in programs.gids(GEMM):
+        expert, index, of, _ = args[g]
+        first = first_gemm.setdefault(expert, g)
+        if args[first][2] != of:
             report.at(
-                ins,
-                f"cuts expert {expert} into {p['of']} slices, but "
-                f"chiplet {first.chiplet}, {first.describe()} into {first.props['of']}",
+                g,
+                f"cuts expert {expert} into {of} slices, but "
+                f"chiplet {programs.chiplet[first]}, {programs.describe(first)} into "
+                f"{args[first][2]}",
             )
             continue
-        table = counts.setdefault(expert, np.zeros((tokens, p["of"]), dtype=np.int32))
-        rows = np.asarray(p["tokens"], dtype=np.int64)
-        if rows.size and rows.max() >= tokens:
-            report.at(ins, f"token {int(rows.max())} does not exist ({tokens} tokens)")
+        counted = gemms.setdefault(expert, [])
+        if held[g] and max(held[g]) >= tokens:
+            report.at(g, f"token {max(held[g])} does not exist ({tokens} tokens)")
             continue
-        table[rows, p["slice"]] += 1
-        gemms[expert].append(ins)
+        counted.append(g)
     for expert in range(layer.experts + layer.shared):
         name = layer.expert_name(expert)
-        table = counts.get(expert)
         needed = np.nonzero(uses[expert])[0]
-        if table is None:
+        if expert not in gemms:
             if needed.size:
                 report.add(f"token {needed[0]} uses {name}, but no gemm computes {name}")
             continue
+        table = _slice_counts(programs, gemms[expert], tokens, args[first_gemm[expert]][2])
         extra = np.argwhere(table[~uses[expert]] > 0)
         if extra.size:
             token = int(np.nonzero(~uses[expert])[0][extra[0][0]])
-            ins = _gemm_covering(gemms[expert], token, int(extra[0][1]))
-            report.at(ins, f"applies {name} to token {token}, which does not use it")
+            g = _gemm_covering(programs, gemms[expert], token, int(extra[0][1]))
+            report.at(g, f"applies {name} to token {token}, which does not use it")
         wrong = np.argwhere(table[needed] != 1)
         if wrong.size:
             token, index = int(needed[wrong[0][0]]), int(wrong[0][1])
@@ -299,21 +328,32 @@ def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None:
             if count == 0:
                 report.add(f"token {token}: no gemm applies slice {index} of {of} of {name}")
             else:
-                ins = _gemm_covering(gemms[expert], token, index)
-                report.at(ins, f"token {token} gets slice {index} of {of} of {name} {count} times")
+                g = _gemm_covering(programs, gemms[expert], token, index)
+                report.at(g, f"token {token} gets slice {index} of {of} of {name} {count} times")
     outputs = np.zeros(tokens, dtype=np.int32)
-    for ins in programs.instructions:
-        if ins.kind == "output":
-            held = np.asarray(programs.buffers[ins.bufs[0]].tokens, dtype=np.int64)
-            outputs[held[held < tokens]] += 1
+    for g in programs.gids(OUTPUT):
+        rows = np.asarray(programs.buffers[programs.bufs[g][0]].tokens, dtype=np.int64)
+        outputs[rows[rows < tokens]] += 1
     bad = np.nonzero(outputs != 1)[0]
     if bad.size:
         token = int(bad[0])
         report.add(f"token {token} is output {int(outputs[token])} times (must be exactly once)")
 
 
-def _gemm_covering(gemms: list[Instr], token: int, index: int) -> Instr:
-    return next(g for g in gemms if g.props["slice"] == index and token in g.props["tokens"])
+def _slice_counts(programs: Programs, gemms: list[int], tokens: int, of: int) -> np.ndarray:
+    """How many gemms apply each (token, slice): one array operation for all of an expert's
+    gemms (a token listed twice in one gemm counts once, as the gemm applies it once)."""
+    args, held = programs.args, programs.tokens
+    rows = [held[g] if len(set(held[g])) == len(held[g]) else tuple(set(held[g])) for g in gemms]
+    table = np.zeros((tokens, of), dtype=np.int32)
+    token_ids = np.fromiter(chain.from_iterable(rows), dtype=np.int64)
+    slices = np.repeat([args[g][1] for g in gemms], [len(r) for r in rows])
+    np.add.at(table, (token_ids, slices), 1)
+    return table
+
+
+def _gemm_covering(programs: Programs, gemms: list[int], token: int, index: int) -> int:
+    return next(g for g in gemms if programs.args[g][1] == index and token in programs.tokens[g])
 
 
 # -- abstract execution ---------------------------------------------------------------------
@@ -325,125 +365,133 @@ class _Execution:
     Node 2·g is "instruction g issued", node 2·g+1 "instruction g finished".
     """
 
-    def __init__(self, layer: Layer, programs: Programs, pairs: dict[int, Instr], report):
+    def __init__(self, layer: Layer, programs: Programs, pairs: dict[int, int], report):
         self.layer = layer
         self.programs = programs
         self.pairs = pairs
         self.report = report
-        self.instrs = programs.instructions
-        self.preds: list[list[int]] = [[] for _ in range(2 * len(self.instrs))]
+        self.preds: list[list[int]] = [[] for _ in range(2 * len(programs.opcode))]
         self._build()
 
-    def _build(self) -> None:
-        preds = self.preds
-        channel_last: dict[tuple[int, int], int] = {}
-        for ins in self.instrs:
-            if ins.kind == "load":
-                channel_last[(ins.props["channel"], ins.props["seq"])] = ins.gid
+    def _build(self) -> None:  # noqa: C901 - one pass over every instruction
+        p = self.programs
+        preds, pairs = self.preds, self.pairs
+        opcode, bufs, args, index = p.opcode, p.bufs, p.args, p.index
+        channel_last = {(args[g][0], args[g][1]): g for g in p.gids(LOAD)}
         barriers: dict[int, list[int]] = defaultdict(list)  # k -> gid of each barrier k
-        for chiplet in self.programs.chiplets:
-            unit_last: dict[str, int] = {}
-            writers: dict[int, dict[str, int]] = defaultdict(dict)  # buf -> unit -> last gid
+        for chiplet in p.chiplets:
+            unit_last = [-1] * len(UNITS)  # per unit: its last instruction so far
+            # per buffer: the last writer on each unit, the recvs into it, the last use on each
+            # unit, and the uses outside any unit (recv, output); finished nodes (2·g+1) all
+            writers: dict[int, dict[int, int]] = defaultdict(dict)
             recv_writers: dict[int, list[int]] = defaultdict(list)
-            uses: dict[int, dict[str, int]] = defaultdict(dict)
+            uses: dict[int, dict[int, int]] = defaultdict(dict)
             other_uses: dict[int, list[int]] = defaultdict(list)
             count = 0
-            for ins in self.programs.code[chiplet]:
-                g, kind = ins.gid, ins.kind
-                issue, done = 2 * g, 2 * g + 1
-                if ins.index:
-                    preds[issue].append(issue - 2)
-                preds[done].append(issue)
-                if kind == "free":
-                    buf = ins.bufs[0]
-                    preds[issue].extend(2 * u + 1 for u in uses[buf].values())
-                    preds[issue].extend(2 * u + 1 for u in other_uses[buf])
-                elif kind == "barrier":
+            for g in p.spans[chiplet]:
+                code = opcode[g]
+                issue = 2 * g
+                issue_after, done_after = preds[issue], preds[issue + 1]
+                if index[g]:
+                    issue_after.append(issue - 2)
+                done_after.append(issue)
+                if code == FREE:
+                    buf = bufs[g][0]
+                    for u in (*uses[buf].values(), *other_uses[buf]):
+                        issue_after.append(2 * u + 1)
+                elif code == BARRIER:
                     barriers[count].append(g)
                     count += 1
-                if kind not in ASYNC:
+                if code not in ASYNC:
                     continue
-                unit = UNIT_OF.get(kind)
+                unit = UNIT_OF.get(code)
                 if unit is not None:
-                    if unit in unit_last:
-                        preds[done].append(2 * unit_last[unit] + 1)
+                    if unit_last[unit] >= 0:
+                        done_after.append(2 * unit_last[unit] + 1)
                     unit_last[unit] = g
-                if kind in READERS:
-                    for buf in ins.bufs:
-                        preds[done].extend(2 * w + 1 for w in writers[buf].values())
-                        preds[done].extend(2 * w + 1 for w in recv_writers[buf])
-                if kind == "load":
-                    previous = channel_last.get((ins.props["channel"], ins.props["seq"] - 1))
+                if code in READERS:
+                    for buf in bufs[g]:
+                        for w in (*writers[buf].values(), *recv_writers[buf]):
+                            done_after.append(2 * w + 1)
+                if code == LOAD:
+                    previous = channel_last.get((args[g][0], args[g][1] - 1))
                     if previous is not None:
-                        preds[done].append(2 * previous + 1)
-                elif kind == "send" and g in self.pairs:
-                    preds[done].append(2 * self.pairs[g].gid)
-                elif kind == "recv" and g in self.pairs:
-                    preds[done].append(2 * self.pairs[g].gid + 1)
-                if kind == "recv":
-                    recv_writers[ins.bufs[0]].append(g)
-                elif kind in WRITTEN:
-                    writers[ins.bufs[WRITTEN[kind]]][unit] = g
-                for buf in ins.bufs:
+                        done_after.append(2 * previous + 1)
+                elif code == SEND and g in pairs:
+                    done_after.append(2 * pairs[g])
+                elif code == RECV and g in pairs:
+                    done_after.append(2 * pairs[g] + 1)
+                if code == RECV:
+                    recv_writers[bufs[g][0]].append(g)
+                elif code in WRITTEN:
+                    writers[bufs[g][WRITTEN[code]]][unit] = g
+                for buf in bufs[g]:
                     if unit is None:
                         other_uses[buf].append(g)
                     else:
                         uses[buf][unit] = g
         for gids in barriers.values():
-            arrivals = [2 * g - 2 for g in gids if self.instrs[g].index]
+            arrivals = [2 * g - 2 for g in gids if index[g]]
             for g in gids:
-                self.preds[2 * g].extend(a for a in arrivals if a != 2 * g - 2)
+                preds[2 * g].extend(a for a in arrivals if a != 2 * g - 2)
 
     def run(self) -> None:
+        """Kahn's algorithm, first in first out; then the data checks replay the finished
+        instructions in the order they finished (what a buffer holds depends on it)."""
         preds = self.preds
         succs: list[list[int]] = [[] for _ in preds]
-        waiting = [len(p) for p in preds]
         for node, before in enumerate(preds):
             for p in before:
                 succs[p].append(node)
+        waiting = list(map(len, preds))
         ready = deque(node for node, n in enumerate(waiting) if n == 0)
         processed = bytearray(len(preds))
-        self.data = _Data(self.layer, self.programs, self.pairs, self.report)
+        finished: list[int] = []
+        popleft, append = ready.popleft, ready.append
         while ready:
-            node = ready.popleft()
+            node = popleft()
             processed[node] = 1
             if node & 1:
-                self.data.finish(self.instrs[node >> 1])
+                finished.append(node >> 1)
             for nxt in succs[node]:
                 waiting[nxt] -= 1
-                if waiting[nxt] == 0:
-                    ready.append(nxt)
+                if not waiting[nxt]:
+                    append(nxt)
+        self.data = _Data(self.layer, self.programs, self.pairs, self.report)
+        self.data.replay(finished)
         if not all(processed):
             self._explain(processed)
 
     def _explain(self, processed: bytearray) -> None:
+        p = self.programs
         lines = []
-        for chiplet in self.programs.chiplets:
-            code = self.programs.code[chiplet]
-            stuck = next((i for i in code if not processed[2 * i.gid]), None)
+        for chiplet in p.chiplets:
+            span = p.spans[chiplet]
+            stuck = next((g for g in span if not processed[2 * g]), None)
             verb = "is blocked at"
             if stuck is None:
-                stuck = next((i for i in code if not processed[2 * i.gid + 1]), None)
+                stuck = next((g for g in span if not processed[2 * g + 1]), None)
                 verb = "cannot finish"
             if stuck is None:
                 continue
-            node = 2 * stuck.gid + (verb == "cannot finish")
+            node = 2 * stuck + (verb == "cannot finish")
             lines.append(
-                f"chiplet {chiplet} {verb} {stuck.describe()}: {self._chain(node, processed)}"
+                f"chiplet {chiplet} {verb} {p.describe(stuck)}: {self._chain(node, processed)}"
             )
         self.report.add("the programs deadlock:\n    " + "\n    ".join(lines))
 
     def _chain(self, node: int, processed: bytearray) -> str:
         """What `node` waits for, followed on its own chiplet until another chiplet is involved."""
-        chiplet = self.instrs[node >> 1].chiplet
+        p = self.programs
+        chiplet = p.chiplet[node >> 1]
         waits = []
         for _ in range(8):
-            blocker = next(p for p in self.preds[node] if not processed[p])
-            other = self.instrs[blocker >> 1]
+            blocker = next(b for b in self.preds[node] if not processed[b])
+            other = blocker >> 1
             event = "finish" if blocker & 1 else "be issued"
-            where = "" if other.chiplet == chiplet else f"chiplet {other.chiplet}'s "
-            waits.append(f"{where}{other.describe()} to {event}")
-            if other.chiplet != chiplet or not blocker & 1:
+            where = "" if p.chiplet[other] == chiplet else f"chiplet {p.chiplet[other]}'s "
+            waits.append(f"{where}{p.describe(other)} to {event}")
+            if p.chiplet[other] != chiplet or not blocker & 1:
                 break
             node = blocker
         return "waits for " + ", which waits for ".join(waits)
@@ -452,8 +500,9 @@ class _Execution:
 class _Data:
     """What every buffer holds during the execution, as checksums of partial products."""
 
-    def __init__(self, layer: Layer, programs: Programs, pairs: dict[int, Instr], report):
+    def __init__(self, layer: Layer, programs: Programs, pairs: dict[int, int], report):
         self.layer = layer
+        self.programs = programs
         self.buffers = programs.buffers
         self.pairs = pairs
         self.report = report
@@ -462,9 +511,7 @@ class _Data:
         self.payload: dict[int, object] = {}
         self.products: dict[tuple[int, int, int], int] = {}
         self.inputs: dict[int, int] = {}
-        slices = {
-            i.props["expert"]: i.props["of"] for i in programs.instructions if i.kind == "gemm"
-        }
+        slices = {programs.args[g][0]: programs.args[g][2] for g in programs.gids(GEMM)}
         # what the dense output of a token adds up, expert by expert: all slices of the expert
         self.full = {
             e: sum(self._product(e, s, slices.get(e, 1)) for s in range(slices.get(e, 1)))
@@ -484,60 +531,68 @@ class _Data:
             value = self.inputs[token] = _digest("input", token)
         return value
 
-    def finish(self, ins: Instr) -> None:
-        kind, p, bufs = ins.kind, ins.props, ins.bufs
-        if kind == "alloc":
-            buffer = self.buffers[bufs[0]]
-            if not buffer.weight:
-                self.rows[buffer.id] = dict.fromkeys(buffer.tokens, 0)
-        elif kind == "input":
-            self.rows[bufs[0]] = {t: self._input(t) for t in self.buffers[bufs[0]].tokens}
-        elif kind == "load":
-            self.weights[bufs[0]] = (p["expert"], p["slice"], p["of"])
-        elif kind == "send":
-            buf = bufs[0]
-            held = self.weights.get(buf) if self.buffers[buf].weight else dict(self.rows[buf])
-            self.payload[ins.gid] = held
-        elif kind == "recv":
-            held = self.payload.get(self.pairs[ins.gid].gid)
-            if self.buffers[bufs[0]].weight:
-                if held is not None:
-                    self.weights[bufs[0]] = held
-            else:
-                self.rows[bufs[0]] = dict(held)
-        elif kind == "gemm":
-            self._gemm(ins)
-        elif kind == "accumulate":
-            source, target = self.rows[bufs[0]], self.rows[bufs[1]]
-            for token in p["tokens"]:
-                target[token] += source[token]
-        elif kind == "output":
-            self._output(ins)
+    def replay(self, finished: list[int]) -> None:  # noqa: C901 - one loop over instructions
+        """Apply what each finished instruction does to the buffers, in order."""
+        p = self.programs
+        opcode, bufs, args, tokens = p.opcode, p.bufs, p.args, p.tokens
+        buffers, weights, rows, payload = self.buffers, self.weights, self.rows, self.payload
+        for g in finished:
+            code = opcode[g]
+            if code == GEMM:
+                self._gemm(g)
+            elif code == ALLOC:
+                buffer = buffers[bufs[g][0]]
+                if not buffer.weight:
+                    rows[buffer.id] = dict.fromkeys(buffer.tokens, 0)
+            elif code == INPUT:
+                buf = bufs[g][0]
+                rows[buf] = {t: self._input(t) for t in buffers[buf].tokens}
+            elif code == LOAD:  # channel, seq, bytes, expert, slice, of
+                weights[bufs[g][0]] = args[g][3:6]
+            elif code == SEND:
+                buf = bufs[g][0]
+                payload[g] = weights.get(buf) if buffers[buf].weight else dict(rows[buf])
+            elif code == RECV:
+                buf = bufs[g][0]
+                held = payload.get(self.pairs[g])
+                if buffers[buf].weight:
+                    if held is not None:
+                        weights[buf] = held
+                else:
+                    rows[buf] = dict(held)
+            elif code == ACC:
+                source, target = rows[bufs[g][0]], rows[bufs[g][1]]
+                for token in tokens[g]:
+                    target[token] += source[token]
+            elif code == OUTPUT:
+                self._output(g)
 
-    def _gemm(self, ins: Instr) -> None:
-        p = ins.props
-        want = (p["expert"], p["slice"], p["of"])
-        held = self.weights.get(ins.bufs[0])
+    def _gemm(self, g: int) -> None:
+        p = self.programs
+        want = p.args[g][:3]  # expert, slice, of
+        w, x, y = p.bufs[g]
+        held = self.weights.get(w)
         if held != want:
             what = "no weights" if held is None else "expert {} slice {} of {}".format(*held)
-            self.report.at(ins, f"its weight buffer holds {what}")
+            self.report.at(g, f"its weight buffer holds {what}")
             return
-        inputs, outputs = self.rows[ins.bufs[1]], self.rows[ins.bufs[2]]
+        inputs, outputs = self.rows[x], self.rows[y]
         product = self._product(*want)
-        for token in p["tokens"]:
-            if inputs[token] != self._input(token):
-                self.report.at(ins, f"the row of token {token} in its input is not the layer input")
+        known = self.inputs
+        for token in p.tokens[g]:
+            if inputs[token] != (known.get(token) or self._input(token)):
+                self.report.at(g, f"the row of token {token} in its input is not the layer input")
                 return
             outputs[token] += product
 
-    def _output(self, ins: Instr) -> None:
+    def _output(self, g: int) -> None:
         layer = self.layer
-        for token, value in self.rows[ins.bufs[0]].items():
+        for token, value in self.rows[self.programs.bufs[g][0]].items():
             if token >= layer.tokens:
                 continue
             if value != sum(self.full[e] for e in layer.experts_of_token(token)):
                 self.report.at(
-                    ins,
+                    g,
                     f"the output of token {token} is not the dense MoE output (partial products "
                     "missing, repeated or from other tokens)",
                 )

@@ -22,13 +22,15 @@ The model (docs/simulator.md says it in full):
   capacity / flows on it`, recomputed whenever a flow starts or ends on a shared resource. The
   last byte arrives `hop_latency` cycles per link after it leaves.
 
-The loop only moves time: SRAM peaks and averages come afterwards from the log of ALLOC/FREE
-events (`_sram_stats`), bytes per resource from the static flow paths (`FlatProgram.traffic`).
+The loop only moves time: SRAM peaks and averages come afterwards from the times the ALLOC and
+FREE instructions took effect (`_sram_stats`), bytes per resource from the static flow paths
+(`FlatProgram.traffic`).
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,19 +39,20 @@ from backends.sim.program import (
     ACC,
     ALLOC,
     BARRIER,
-    END,
     FREE,
     GEMM,
     INPUT,
     LOAD,
+    OUTPUT,
     RECV,
     SEND,
-    WEIGHT,
     FlatProgram,
     SimError,
 )
 
-_ENGINE_DONE, _FLOW_DONE, _ARRIVE = 0, 1, 2
+_ENGINE_DONE, _FLOW_DONE, _ARRIVE = 0, 1, 2  # event kinds
+_ENGINE_OPS = frozenset((GEMM, ACC))  # run on the matrix engine
+_STARTED_AT_ISSUE = frozenset((INPUT, OUTPUT, LOAD, SEND, RECV, GEMM, ACC))  # not held at issue
 
 
 @dataclass
@@ -71,6 +74,13 @@ class RunResult:
 
 
 def run(flat: FlatProgram, *, trace: bool = False) -> RunResult:  # noqa: C901 - one hot loop
+    """Run the programs to completion (or deadlock) and measure.
+
+    Deliberately one function whose helpers are closures over plain local lists indexed by
+    instruction (no objects, no per-flow records): they run once per instruction or event.
+    Heap entries are `(time, seq, kind, x)`; `seq` is unique, so ties are served first-come
+    first-served and nothing after it is ever compared.
+    """
     m = flat.machine
     op, prog, nbytes, arg, pair = flat.op, flat.prog, flat.nbytes, flat.arg, flat.pair
     n = len(op)
@@ -80,96 +90,95 @@ def run(flat: FlatProgram, *, trace: bool = False) -> RunResult:  # noqa: C901 -
     cap = m.capacities()
     nres = len(cap)
     paths = flat.path
-    hop = m.hop_latency
+    solo_rate = flat.solo_rate  # a flow's rate while it has its resources to itself
     inv_rate = 1.0 / m.ops_per_cycle
 
     npend = list(flat.npend)
     dependents = flat.dependents
     fin = [-1.0] * n
-    rdy = [False] * n
+    rdy = [False] * (n + 1)  # n: the end of every queue below, never ready
     pc = list(starts)
-    eng_q, eng_ptr, eng_busy = flat.engine_queue, [0] * nprog, [False] * nprog
-    ch_q, ch_ptr, ch_busy = flat.channel_queue, [0] * m.num_channels, [False] * m.num_channels
+    eng_q = [[*queue, n] for queue in flat.engine_queue]
+    eng_ptr, eng_busy = [0] * nprog, [False] * nprog
+    ch_q = [[*queue, n] for queue in flat.channel_queue]
+    ch_ptr, ch_busy = [0] * m.num_channels, [False] * m.num_channels
     blocked_free = [-1] * nprog
     barrier_waiting: list[int] = []
     order: list[int] = []
+    append_order = order.append
     spans: list[tuple[int, int, float, float, int]] = []
 
-    sram_log: list[int] = []  # ALLOC and FREE instructions in the order they took effect
-
-    # Flows.
-    # Flows: [remaining bytes, rate, time of last update, version, resources, owner instruction,
-    # latency, start time]; the heap entry of a flow is valid while its version matches.
-    flows_: list[list] = []
-    res_flows: list[list[int]] = [[] for _ in range(nres)]
+    # Flows, one per LOAD or SEND (its owner instruction, by which they are indexed): bytes not
+    # yet sent, rate, time of the last rate change, seq of its valid heap entry (a reschedule
+    # pushes a newer one and the older goes stale) and start time.
+    flow_rem, flow_rate, flow_t = [0.0] * n, [0.0] * n, [0.0] * n
+    flow_seq, flow_start = [0] * n, [0.0] * n
+    res_flows: list[list[int]] = [[] for _ in range(nres)]  # owners of the flows on each
     res_busy = [0.0] * nres
     res_since = [0.0] * nres
     share = list(cap)  # capacity / active flows of each resource
+    latency = flat.flow_latency  # cycles from a flow's last byte leaving to its arrival
 
-    heap: list[tuple] = []
-    push = heapq.heappush
-    seq = 0
+    heap: list[tuple[float, int, int, int]] = []
+    push, pop = heapq.heappush, heapq.heappop
+    tick = itertools.count(1).__next__  # the seq of the next heap entry
     now = 0.0
     worklist: list[int] = []
 
     def complete(i: int) -> None:
         fin[i] = now
         for d in dependents[i]:
-            npend[d] -= 1
-            if npend[d] == 0:
-                p = prog[d]
-                if d < pc[p]:
-                    ready(d)
-                elif blocked_free[p] == d:
-                    blocked_free[p] = -1
-                    worklist.append(p)
+            left = npend[d] - 1
+            npend[d] = left
+            if left:
+                continue
+            p = prog[d]
+            if d < pc[p]:
+                ready(d)
+            elif blocked_free[p] == d:
+                blocked_free[p] = -1
+                worklist.append(p)
 
     def ready(i: int) -> None:
         rdy[i] = True
         c = op[i]
-        if c == GEMM or c == ACC:
+        if c in _ENGINE_OPS:
             p = prog[i]
             if not eng_busy[p] and eng_q[p][eng_ptr[p]] == i:
                 start_engine(p, i)
+        elif c == RECV:
+            if rdy[pair[i]]:
+                append_order(i)
+                start_flow(pair[i])
+        elif c == SEND:
+            if rdy[pair[i]]:
+                append_order(pair[i])
+                start_flow(i)
         elif c == LOAD:
             ch = arg[i]
             if not ch_busy[ch] and ch_q[ch][ch_ptr[ch]] == i:
                 start_load(ch, i)
-        elif c == SEND:
-            r = pair[i]
-            if rdy[r]:
-                order.append(r)
-                start_flow(i, paths[i], hop * len(paths[i]))
-        elif c == RECV:
-            s = pair[i]
-            if rdy[s]:
-                order.append(i)
-                start_flow(s, paths[s], hop * len(paths[s]))
         else:  # OUTPUT
-            order.append(i)
+            append_order(i)
             complete(i)
 
     def start_engine(p: int, i: int) -> None:
-        nonlocal seq
         eng_busy[p] = True
         eng_ptr[p] += 1
-        duration = arg[i] * inv_rate
-        order.append(i)
-        seq += 1
-        push(heap, (now + duration, seq, _ENGINE_DONE, i, 0))
+        end = now + arg[i] * inv_rate
+        append_order(i)
+        push(heap, (end, tick(), _ENGINE_DONE, i))
         if trace:
-            spans.append((0, p, now, now + duration, i))
+            spans.append((0, p, now, end, i))
 
     def start_load(ch: int, i: int) -> None:
         ch_busy[ch] = True
         ch_ptr[ch] += 1
-        order.append(i)
-        start_flow(i, paths[i], hop * (len(paths[i]) - 1))
+        append_order(i)
+        start_flow(i)
 
-    def start_flow(owner: int, res: tuple[int, ...], latency: int) -> None:
-        nonlocal seq
-        g = len(flows_)
-        size = float(nbytes[owner])
+    def start_flow(owner: int) -> None:
+        res = paths[owner]
         alone = True
         for r in res:
             flows = res_flows[r]
@@ -177,20 +186,22 @@ def run(flat: FlatProgram, *, trace: bool = False) -> RunResult:  # noqa: C901 -
                 alone = False
             else:
                 res_since[r] = now
-            flows.append(g)
+            flows.append(owner)
+        size = flow_rem[owner] = nbytes[owner]
+        flow_t[owner] = now
+        if trace:
+            flow_start[owner] = now
         if alone:  # the common case: nothing else to reschedule
-            rate = min(map(cap.__getitem__, res))
-            flows_.append([size, rate, now, 1, res, owner, latency, now])
-            seq += 1
-            push(heap, (now + size / rate, seq, _FLOW_DONE, g, 1))
+            rate = flow_rate[owner] = solo_rate[owner]
+            flow_seq[owner] = s = tick()
+            push(heap, (now + size / rate, s, _FLOW_DONE, owner))
         else:
-            flows_.append([size, 0.0, now, 0, res, owner, latency, now])
+            flow_rate[owner] = 0.0
             reschedule_around(res)
 
     def reschedule_around(res: tuple[int, ...]) -> None:
         # A flow's rate depends only on the flow counts of its own resources, so only the flows
         # sharing a resource with the one that started or ended can change rate.
-        nonlocal seq
         if len(res) == 1:
             r = res[0]
             affected = res_flows[r]
@@ -199,29 +210,26 @@ def run(flat: FlatProgram, *, trace: bool = False) -> RunResult:  # noqa: C901 -
             for r in res:
                 count = len(res_flows[r])
                 share[r] = cap[r] / count if count else cap[r]
-            affected = list(dict.fromkeys([g for r in res for g in res_flows[r]]))
-        for g in affected:
-            fl = flows_[g]
-            path = fl[4]
+            affected = list(dict.fromkeys([f for r in res for f in res_flows[r]]))
+        for f in affected:
+            path = paths[f]
             rate = share[path[0]] if len(path) == 1 else min(map(share.__getitem__, path))
-            if rate != fl[1]:
-                rem = fl[0] - fl[1] * (now - fl[2])
+            if rate != flow_rate[f]:
+                rem = flow_rem[f] - flow_rate[f] * (now - flow_t[f])
                 if rem < 0.0:
                     rem = 0.0
-                fl[0] = rem
-                fl[1] = rate
-                fl[2] = now
-                fl[3] += 1
-                seq += 1
-                push(heap, (now + rem / rate, seq, _FLOW_DONE, g, fl[3]))
+                flow_rem[f] = rem
+                flow_rate[f] = rate
+                flow_t[f] = now
+                flow_seq[f] = s = tick()
+                push(heap, (now + rem / rate, s, _FLOW_DONE, f))
 
-    def flow_done(g: int) -> None:
-        nonlocal seq
-        _, _, _, _, res, owner, latency, started = flows_[g]
+    def flow_done(owner: int) -> None:
+        res = paths[owner]
         others = False
         for r in res:
             flows = res_flows[r]
-            flows.remove(g)
+            flows.remove(owner)
             if flows:
                 others = True
             else:
@@ -229,7 +237,7 @@ def run(flat: FlatProgram, *, trace: bool = False) -> RunResult:  # noqa: C901 -
                 share[r] = cap[r]
         if trace:
             for r in res:
-                spans.append((1, r, started, now, owner))
+                spans.append((1, r, flow_start[owner], now, owner))
         if others:
             reschedule_around(res)
         if op[owner] == LOAD:
@@ -237,14 +245,13 @@ def run(flat: FlatProgram, *, trace: bool = False) -> RunResult:  # noqa: C901 -
             ch_busy[ch] = False
             target = owner
             queue = ch_q[ch]
-            if ch_ptr[ch] < len(queue) and rdy[queue[ch_ptr[ch]]]:
+            if rdy[queue[ch_ptr[ch]]]:
                 start_load(ch, queue[ch_ptr[ch]])
         else:
             target = pair[owner]
             complete(owner)
-        if latency:
-            seq += 1
-            push(heap, (now + latency, seq, _ARRIVE, target, 0))
+        if latency[owner]:
+            push(heap, (now + latency[owner], tick(), _ARRIVE, target))
         else:
             complete(target)
 
@@ -252,15 +259,21 @@ def run(flat: FlatProgram, *, trace: bool = False) -> RunResult:  # noqa: C901 -
         i = pc[p]
         while True:
             c = op[i]
-            if c == ALLOC:
-                sram_log.append(i)
+            if c in _STARTED_AT_ISSUE:
+                i += 1
+                pc[p] = i
+                if c == INPUT:
+                    append_order(i - 1)
+                    complete(i - 1)
+                elif not npend[i - 1]:
+                    ready(i - 1)
+            elif c == ALLOC:
                 fin[i] = now
                 i += 1
             elif c == FREE:
                 if npend[i]:
                     blocked_free[p] = i
                     break
-                sram_log.append(i)
                 fin[i] = now
                 i += 1
             elif c == BARRIER:
@@ -273,18 +286,10 @@ def run(flat: FlatProgram, *, trace: bool = False) -> RunResult:  # noqa: C901 -
                     barrier_waiting.clear()
                     return
                 break
-            elif c == END:
+            else:  # END
                 fin[i] = now
                 i += 1
                 break
-            else:
-                i += 1
-                pc[p] = i
-                if c == INPUT:
-                    order.append(i - 1)
-                    complete(i - 1)
-                elif not npend[i - 1]:
-                    ready(i - 1)
         pc[p] = i
 
     for p in range(nprog):
@@ -294,23 +299,25 @@ def run(flat: FlatProgram, *, trace: bool = False) -> RunResult:  # noqa: C901 -
             issue(worklist.pop(0))
         if not heap:
             break
-        now, _, kind, x, y = heapq.heappop(heap)
-        if kind == _ENGINE_DONE:
+        now, s, kind, x = pop(heap)
+        if kind == _FLOW_DONE:
+            if s == flow_seq[x]:
+                flow_done(x)
+        elif kind == _ENGINE_DONE:
             p = prog[x]
             eng_busy[p] = False
             complete(x)
             queue = eng_q[p]
-            if eng_ptr[p] < len(queue) and rdy[queue[eng_ptr[p]]]:
+            if rdy[queue[eng_ptr[p]]]:
                 start_engine(p, queue[eng_ptr[p]])
-        elif kind == _FLOW_DONE:
-            if y == flows_[x][3]:
-                flow_done(x)
         else:
             complete(x)
 
-    sram = _sram_stats(flat, fin, sram_log)  # raises on an overflow, before any deadlock
-    if min(fin) < 0.0:
-        raise SimError(_deadlock_message(flat, now, fin, pc, ends, rdy, npend, ch_q, ch_ptr))
+    sram = _sram_stats(flat, fin)  # raises on an overflow, before any deadlock
+    if -1.0 in fin:  # an instruction never finished
+        raise SimError(
+            _deadlock_message(flat, now, fin, pc, ends, rdy, npend, flat.channel_queue, ch_ptr)
+        )
     finish = [max(fin[starts[p] : ends[p]]) for p in range(nprog)]
     latency = max(finish)
     peak, peak_w, peak_a, int_w, int_a = sram(latency)
@@ -375,35 +382,34 @@ def _why_blocked(flat, i, fin, pc, rdy, npend, ch_q, ch_ptr) -> str:
     return "waits"
 
 
-def _sram_stats(flat: FlatProgram, fin: list[float], log: list[int]):
+def _sram_stats(flat: FlatProgram, fin: list[float]):
     """Per program: peak bytes (total, weight, act) and time integrals of weight and act bytes
-    over [0, latency], from the ALLOC/FREE log of a run (in the order they took effect).
-    Returns a function of the latency; raises SimError at the first SRAM overflow."""
-    nprog = len(flat.chiplet)
-    op, nbytes, arg, prog = flat.op, flat.nbytes, flat.arg, flat.prog
-    idx = np.array(log, dtype=np.int64)
-    times = np.array([fin[i] for i in log], dtype=np.float64)
-    delta = np.array([nbytes[i] if op[i] == ALLOC else -nbytes[i] for i in log], dtype=np.int64)
-    kinds = np.array([arg[i] for i in log], dtype=np.int64)
-    progs = np.array([prog[i] for i in log], dtype=np.int64)
+    over [0, latency], from the times its ALLOC and FREE instructions took effect (`fin`; a
+    program issues them in program order, so the ones that issued are a prefix of
+    `FlatProgram.sram_ops`). Returns a function of the latency; raises SimError at the first
+    SRAM overflow."""
     capacity = flat.machine.sram_bytes
     per_prog = []
-    for p in range(nprog):
-        mine = np.flatnonzero(progs == p)
-        weight = np.cumsum(np.where(kinds[mine] == WEIGHT, delta[mine], 0))
-        act = np.cumsum(np.where(kinds[mine] == WEIGHT, 0, delta[mine]))
+    for p, ids in enumerate(flat.sram_ops):
+        times = np.fromiter(map(fin.__getitem__, ids), np.float64, len(ids))
+        unissued = np.flatnonzero(times < 0.0)
+        issued = int(unissued[0]) if len(unissued) else len(ids)
+        times, delta = times[:issued], flat.sram_delta[p][:issued]
+        is_weight = flat.sram_weight[p][:issued]
+        weight = np.cumsum(np.where(is_weight, delta, 0))
+        act = np.cumsum(np.where(is_weight, 0, delta))
         total = weight + act
         over = np.flatnonzero(total > capacity)
         if len(over):
-            k = mine[over[0]]
-            i = int(idx[k])
+            k = int(over[0])
+            i = ids[k]
             raise SimError(
                 f"chiplet {flat.chiplet[p]}: SRAM overflow at cycle {fin[i]:g}: "
                 f"{flat.describe(i)} allocates {int(delta[k])} bytes, bringing the chiplet's "
-                f"SRAM in use to {int(total[over[0]])} bytes, above sram_bytes {capacity} "
-                f"({int(weight[over[0]])} weight, {int(act[over[0]])} act)"
+                f"SRAM in use to {int(total[k])} bytes, above sram_bytes {capacity} "
+                f"({int(weight[k])} weight, {int(act[k])} act)"
             )
-        per_prog.append((times[mine], weight, act, total))
+        per_prog.append((times, weight, act, total))
 
     def stats(latency: float):
         out = []

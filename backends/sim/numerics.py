@@ -191,7 +191,7 @@ class _Replay:
     def act(self, b: int) -> np.ndarray:
         values = self.values.get(b)
         if values is None:
-            tokens = list(self.flat.buf_tokens[b].get_values())
+            tokens = list(self.flat.buf_tokens[b])
             self.token_list[b] = tokens
             self.rows[b] = {t: r for r, t in enumerate(tokens)}
             values = np.zeros((len(tokens), self.hidden))

@@ -16,39 +16,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
 from backends.sim.machine import Machine
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.cisa import EndOp, ProgramOp
+from dialects.cisa_flat import (  # the opcodes, also imported from here by the engine
+    ACC,
+    ACT,
+    ALLOC,
+    BARRIER,
+    END,
+    FREE,
+    GEMM,
+    INPUT,
+    LOAD,
+    OPCODE,
+    OUTPUT,
+    RECV,
+    SEND,
+    WEIGHT,
+    flatten_program,
+)
 from dialects.moe import LayerOp
 from fsedp_compiler.errors import FsedpError
-
-# Opcodes. Engine ops (GEMM, ACC) share the matrix engine; LOAD/SEND/RECV move bytes.
-ALLOC, FREE, INPUT, OUTPUT, LOAD, SEND, RECV, GEMM, ACC, BARRIER, END = range(11)
-OPCODE = {
-    "cisa.alloc": ALLOC,
-    "cisa.free": FREE,
-    "cisa.input": INPUT,
-    "cisa.output": OUTPUT,
-    "cisa.load": LOAD,
-    "cisa.send": SEND,
-    "cisa.recv": RECV,
-    "cisa.gemm": GEMM,
-    "cisa.accumulate": ACC,
-    "cisa.barrier": BARRIER,
-    "cisa.end": END,
-}
-WEIGHT, ACT = 0, 1
 
 
 class SimError(FsedpError):
     """A program the simulator cannot run, or a run that went wrong (deadlock, overflow, ...)."""
-
-
-def _int(op: Operation, name: str) -> int:
-    return op.properties[name].value.data
 
 
 def _list():
@@ -66,8 +63,11 @@ class FlatProgram:
     `pair` (the SEND/RECV partner, or -1). Per program: `chiplet`, `start` (first instruction),
     `engine_queue` (its GEMM/ACC in program order), `visits` and `zero_token_visits`. Per channel:
     `channel_queue` (its LOADs in seq order). Per buffer: `buf_kind`, `buf_bytes`, `buf_tokens`
-    (the act buffer's token array attribute, decoded only by the numerics check). `path` holds
-    the resources (`Machine` numbering) each LOAD and SEND occupies, from `flow_paths()`.
+    (the act buffer's token ids). `path` holds the resources (`Machine` numbering) each LOAD and
+    SEND occupies, `solo_rate` its flow's rate when alone and `flow_latency` its hop latency
+    (all from `flows()`). `sram_ops`, `sram_delta`, `sram_weight`:
+    per program, its ALLOCs and FREEs in program order, the bytes each adds (negative for
+    FREE), and whether the buffer holds weights.
     """
 
     machine: Machine
@@ -87,10 +87,15 @@ class FlatProgram:
     engine_queue: list[list[int]] = _list()
     buf_kind: list[int] = _list()
     buf_bytes: list[int] = _list()
-    buf_tokens: list[object] = _list()
+    buf_tokens: list[tuple[int, ...]] = _list()
     visits: list[int] = _list()
     zero_token_visits: list[int] = _list()
     path: list[tuple[int, ...]] = _list()
+    solo_rate: list[float] = _list()
+    flow_latency: list[int] = _list()
+    sram_ops: list[list[int]] = _list()
+    sram_delta: list[np.ndarray] = _list()
+    sram_weight: list[np.ndarray] = _list()
     ops: list[Operation] = field(default_factory=list, repr=False)
     layer: LayerOp | None = None
     strategy: str | None = None
@@ -99,21 +104,38 @@ class FlatProgram:
     def num_instructions(self) -> int:
         return len(self.op)
 
-    def flow_paths(self) -> list[tuple[int, ...]]:
-        """Resources each LOAD (its channel, then the links from the channel's chiplet) and
-        SEND (the links to the receiver) holds; empty for other instructions."""
+    def flows(self) -> tuple[list[tuple[int, ...]], list[float], list[int]]:
+        """Per LOAD and SEND: the resources its flow holds (a LOAD its channel, then the links
+        from the channel's chiplet; a SEND the links to the receiver), its rate when it has them
+        to itself (the slowest one's capacity) and the cycles its last byte takes to arrive
+        (`hop_latency` per link). `()`, 0.0 and 0 for other instructions."""
         m = self.machine
-        routes = m.route_table()
+        cap, hop, routes = m.capacities(), m.hop_latency, m.route_table()
+        n = len(self.op)
+        paths: list[tuple[int, ...]] = [()] * n
+        rates, latencies = [0.0] * n, [0] * n
         chip, prog = self.chiplet, self.prog
-        paths: list[tuple[int, ...]] = [()] * len(self.op)
+
+        def add(instructions, first, route: tuple[int, ...]) -> None:
+            path = (*first, *route)
+            rate = min((cap[r] for r in path), default=0.0)  # a send to itself: no resource
+            for i in instructions:
+                paths[i], rates[i], latencies[i] = path, rate, hop * len(route)
+
         for channel, loads in enumerate(self.channel_queue):
-            here = m.ddr_chiplets[channel]
+            by_chiplet: dict[int, list[int]] = {}
             for i in loads:
-                paths[i] = (channel, *routes[here][chip[prog[i]]])
+                by_chiplet.setdefault(chip[prog[i]], []).append(i)
+            here = m.ddr_chiplets[channel]
+            for there, instructions in by_chiplet.items():
+                add(instructions, (channel,), routes[here][there])
+        by_pair: dict[tuple[int, int], list[int]] = {}
         for i, partner in enumerate(self.pair):
             if partner >= 0 and self.op[i] == SEND:
-                paths[i] = routes[chip[prog[i]]][chip[prog[partner]]]
-        return paths
+                by_pair.setdefault((chip[prog[i]], chip[prog[partner]]), []).append(i)
+        for (src, dst), instructions in by_pair.items():
+            add(instructions, (), routes[src][dst])
+        return paths, rates, latencies
 
     def traffic(self) -> tuple[list[int], list[int], list[int]]:
         """Static totals: engine ops per program, and bytes and flows per resource."""
@@ -209,7 +231,7 @@ class _Builder:
         f.prog.extend([len(f.chiplet) - 1] * (len(f.ops) - len(f.prog)))  # mid-program
         return SimError(f"chiplet {f.chiplet[f.prog[i]]}: instruction {f.describe(i)}: {message}")
 
-    def add_program(self, chiplet: int, program: ProgramOp) -> None:  # noqa: C901
+    def add_program(self, chiplet: int, program: ProgramOp) -> None:  # noqa: C901 - one pass
         f = self.f
         p = len(f.chiplet)
         first = len(f.ops)
@@ -217,44 +239,43 @@ class _Builder:
         f.start.append(first)
         engine: list[int] = []
         f.engine_queue.append(engine)
-        buffers: dict[int, int] = {}  # id() of the SSA value -> global buffer id
+        code = flatten_program(program, len(f.buf_kind))
+        f.ops.extend(code.ops)
+        buf_kind, buf_bytes = f.buf_kind, f.buf_bytes
+        buf_kind.extend(code.buffer_kind)
+        buf_bytes.extend(code.buffer_bytes)
+        f.buf_tokens.extend(code.buffer_tokens)
         # Per global buffer id: its last writer (-1 none), the readers since, whether it was
         # freed, and for weight buffers the open fill (-1 none, 0 unread by gemms, 1 read).
+        # An instruction that writes a buffer (or frees it) waits for the readers since the
+        # last writer: their list becomes its `deps`, and the buffer starts a new one.
+        nbuf = len(code.buffer_kind)
         last_writer, readers, freed, fill = self.last_writer, self.readers, self.freed, self.fill
+        last_writer.extend([-1] * nbuf)
+        readers.extend([[] for _ in range(nbuf)])
+        freed.extend([False] * nbuf)
+        fill.extend([-1] * nbuf)
         visits = zero = barriers = 0
-        rows, ops_a = self.rows, f.ops  # rows: (opcode, bytes, argument, buffers, deps)
-        buf_kind, buf_bytes, buf_tokens = f.buf_kind, f.buf_bytes, f.buf_tokens
-        opcode = OPCODE
+        rows = self.rows  # (opcode, bytes, argument, buffers, deps) per instruction
+        sram_ops: list[int] = []  # its ALLOCs and FREEs, the bytes each adds, weight or not
+        sram_delta: list[int] = []
+        sram_weight: list[bool] = []
         i = first - 1
-        for op in program.body.block.ops:
+        for c, ids, args in zip(code.code, code.bufs, code.args, strict=True):
             i += 1
-            code = opcode.get(op.name)
-            if code is None:
-                raise SimError(f"chiplet {chiplet}: `{op.name}` is not a cisa instruction")
-            ops_a.append(op)
-            props = op.properties
-            if code == ALLOC:
-                b = len(buf_kind)
-                kind = WEIGHT if props["kind"].data == "weight" else ACT
-                size = props["bytes"].value.data
-                buffers[id(op.results[0])] = b
-                buf_kind.append(kind)
-                buf_bytes.append(size)
-                buf_tokens.append(props.get("tokens"))
-                last_writer.append(-1)
-                readers.append([])
-                freed.append(False)
-                fill.append(-1)
-                rows.append((ALLOC, size, kind, (b,), ()))
+            if c < 0:
+                raise self._not_cisa(chiplet, f.ops[i])
+            if c == ALLOC:
+                b = ids[0]
+                rows.append((ALLOC, args[0], buf_kind[b], ids, ()))
+                sram_ops.append(i)
+                sram_delta.append(args[0])
+                sram_weight.append(buf_kind[b] == WEIGHT)
                 continue
-            try:
-                ids = tuple(map(buffers.__getitem__, map(id, op._operands)))  # noqa: SLF001
-            except KeyError:
-                raise self.error(i, "uses a buffer allocated in another program") from None
             for b in ids:
                 if freed[b]:
                     raise self.error(i, "uses a buffer after its cisa.free")
-            if code == GEMM:
+            if c == GEMM:
                 w, x, y = ids
                 if buf_kind[w] != WEIGHT or buf_kind[x] != ACT or buf_kind[y] != ACT:
                     raise self.error(i, "needs a weight buffer, then two act buffers")
@@ -272,11 +293,11 @@ class _Builder:
                 readers[y] = []
                 fill[w] = 1
                 engine.append(i)
-                rows.append((GEMM, 0, props["ops"].value.data, ids, deps))
+                rows.append((GEMM, 0, args[3], ids, deps))
                 continue
-            if code == FREE:
+            if c == FREE:
                 b = ids[0]
-                deps = list(readers[b])
+                deps = readers[b]
                 if last_writer[b] >= 0:
                     deps.append(last_writer[b])
                 freed[b] = True
@@ -284,19 +305,19 @@ class _Builder:
                     visits += 1
                     zero += fill[b] == 0
                 rows.append((FREE, buf_bytes[b], buf_kind[b], ids, deps))
+                sram_ops.append(i)
+                sram_delta.append(-buf_bytes[b])
+                sram_weight.append(buf_kind[b] == WEIGHT)
                 continue
             size = argument = 0
-            if code == LOAD or code == RECV:  # write the buffer
+            if c == LOAD or c == RECV:  # write the buffer
                 b = ids[0]
-                size = props["bytes"].value.data
-                if code == LOAD:
-                    argument = props["channel"].value.data
-                    self.loads[argument].append((props["seq"].value.data, i))
+                argument, key, size = args[:3]  # LOAD: channel, seq; RECV: from, tag
+                if c == LOAD:
+                    self.loads[argument].append((key, i))
                 else:
-                    argument = props["from"].value.data
-                    key = (argument, chiplet, props["tag"].value.data)
-                    self.recvs.setdefault(key, []).append(i)
-                deps = list(readers[b])
+                    self.recvs.setdefault((argument, chiplet, key), []).append(i)
+                deps = readers[b]
                 if last_writer[b] >= 0:
                     deps.append(last_writer[b])
                 last_writer[b] = i
@@ -306,12 +327,11 @@ class _Builder:
                         visits += 1
                         zero += fill[b] == 0
                     fill[b] = 0
-            elif code == SEND or code == OUTPUT:  # read the buffer
+            elif c == SEND or c == OUTPUT:  # read the buffer
                 b = ids[0]
-                if code == SEND:
-                    size, argument = props["bytes"].value.data, props["to"].value.data
-                    key = (chiplet, argument, props["tag"].value.data)
-                    self.sends.setdefault(key, []).append(i)
+                if c == SEND:
+                    argument, tag, size = args
+                    self.sends.setdefault((chiplet, argument, tag), []).append(i)
                 elif buf_kind[b] != ACT:
                     raise self.error(i, "declares an act buffer only")
                 if last_writer[b] >= 0:
@@ -321,12 +341,12 @@ class _Builder:
                 else:
                     deps = []
                 readers[b].append(i)
-            elif code == ACC:
+            elif c == ACC:
                 src, dst = ids
                 if buf_kind[src] != ACT or buf_kind[dst] != ACT:
                     raise self.error(i, "adds act buffers only")
-                argument = props["ops"].value.data
-                deps = [*readers[dst]]
+                argument = args[0]
+                deps = readers[dst]
                 if last_writer[src] >= 0:
                     deps.append(last_writer[src])
                 if last_writer[dst] >= 0:
@@ -336,31 +356,43 @@ class _Builder:
                 last_writer[dst] = i
                 readers[dst] = []
                 engine.append(i)
-            elif code == INPUT:
+            elif c == INPUT:
                 b = ids[0]
                 if buf_kind[b] != ACT:
                     raise self.error(i, "fills an act buffer only")
-                deps = list(readers[b])
+                deps = readers[b]
                 if last_writer[b] >= 0:
                     deps.append(last_writer[b])
                 last_writer[b] = i
                 readers[b] = []
             else:  # BARRIER, END
                 deps = ()
-                barriers += code == BARRIER
-            rows.append((code, size, argument, ids, deps))
+                barriers += c == BARRIER
+            rows.append((c, size, argument, ids, deps))
+        if code.bad >= 0:
+            i = first + code.bad
+            if code.ops[code.bad].name not in OPCODE:
+                raise self._not_cisa(chiplet, f.ops[i])
+            raise self.error(i, "uses a buffer allocated in another program")
         if i < first or rows[-1][0] != END:
             # A program without a final `cisa.end` ends after its last instruction.
             rows.append((END, 0, 0, (), ()))
-            ops_a.append(EndOp())
-        f.prog.extend([p] * (len(ops_a) - first))
-        for b in set(buffers.values()):
+            f.ops.append(EndOp())
+        f.prog.extend([p] * (len(f.ops) - first))
+        for b in range(len(buf_kind) - nbuf, len(buf_kind)):
             if fill[b] >= 0 and not freed[b]:
                 visits += 1
                 zero += fill[b] == 0
         f.visits.append(visits)
         f.zero_token_visits.append(zero)
+        f.sram_ops.append(sram_ops)
+        f.sram_delta.append(np.array(sram_delta, dtype=np.int64))
+        f.sram_weight.append(np.array(sram_weight, dtype=bool))
         self.barriers.append(barriers)
+
+    @staticmethod
+    def _not_cisa(chiplet: int, op: Operation) -> SimError:
+        return SimError(f"chiplet {chiplet}: `{op.name}` is not a cisa instruction")
 
     def finish(self) -> FlatProgram:
         f = self.f
@@ -399,7 +431,7 @@ class _Builder:
                 raise self.error(
                     recvs[len(sends)], f"no matching cisa.send to {dst} tag {tag} on chiplet {src}"
                 )
-        f.path = f.flow_paths()
+        f.path, f.solo_rate, f.flow_latency = f.flows()
         dependents: list[list[int]] = [[] for _ in f.op]
         for i, deps in enumerate(f.deps):
             for j in deps:
