@@ -247,7 +247,8 @@ def system_of(op: Operation) -> SystemAttr | None:
     return None
 
 
-def _check_chiplet(op: Operation, chiplet: int, what: str) -> None:
+def check_chiplet(op: Operation, chiplet: int, what: str) -> None:
+    """Raise unless `chiplet` is a chiplet of the mesh of `op`'s module (if it has a system)."""
     if chiplet < 0:
         raise VerifyException(f"{what} {chiplet} is negative")
     system = system_of(op)
@@ -328,7 +329,7 @@ class StreamOp(IRDLOperation):
         if len(set(stops)) != len(stops):
             raise VerifyException(f"stream visits a chiplet twice: stops {stops}")
         for chiplet in stops:
-            _check_chiplet(self, chiplet, "stop chiplet")
+            check_chiplet(self, chiplet, "stop chiplet")
 
 
 @irdl_op_definition
@@ -354,8 +355,8 @@ class TransferOp(IRDLOperation):
 
     def verify_(self) -> None:
         src, dst, size = _int(self.src), _int(self.dst), _int(self.bytes)
-        _check_chiplet(self, src, "source chiplet")
-        _check_chiplet(self, dst, "destination chiplet")
+        check_chiplet(self, src, "source chiplet")
+        check_chiplet(self, dst, "destination chiplet")
         if src == dst:
             raise VerifyException(f"a transfer needs two different chiplets, got {src} to itself")
         if size <= 0:
@@ -397,7 +398,7 @@ class PartitionOp(IRDLOperation):
 
     def verify_(self) -> None:
         for chiplet in set(self.owners.get_values()):
-            _check_chiplet(self, chiplet, "token owner chiplet")
+            check_chiplet(self, chiplet, "token owner chiplet")
 
 
 @irdl_op_definition
@@ -461,7 +462,7 @@ class PlacementOp(IRDLOperation):
 
     def verify_(self) -> None:
         for chiplet in set(self.homes.get_values()):
-            _check_chiplet(self, chiplet, "home chiplet")
+            check_chiplet(self, chiplet, "home chiplet")
 
 
 @irdl_op_definition
@@ -488,8 +489,8 @@ class DispatchOp(IRDLOperation):
 
     def verify_(self) -> None:
         src, dst = _int(self.src), _int(self.dst)
-        _check_chiplet(self, src, "source chiplet")
-        _check_chiplet(self, dst, "destination chiplet")
+        check_chiplet(self, src, "source chiplet")
+        check_chiplet(self, dst, "destination chiplet")
         if src == dst:
             raise VerifyException(f"a dispatch needs two different chiplets, got {src} twice")
         if not len(self.tokens):

@@ -65,7 +65,7 @@ from xdsl.traits import HasParent, IsTerminator, SymbolOpInterface
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
-from dialects.chiplet import system_of
+from dialects.chiplet import check_chiplet, system_of
 
 
 class BufferKind(StrEnum):
@@ -130,9 +130,7 @@ class _Instruction(IRDLOperation):
         program = self.parent_op()
         if isinstance(program, ProgramOp) and peer == program.chiplet.value.data:
             raise VerifyException(f"chiplet {peer} cannot exchange data with itself")
-        system = system_of(self)
-        if peer < 0 or (system is not None and peer >= system.num_chiplets):
-            raise VerifyException(f"peer chiplet {peer} is not on the mesh")
+        check_chiplet(self, peer, "peer chiplet")
 
 
 @irdl_op_definition
@@ -158,10 +156,7 @@ class ProgramOp(IRDLOperation):
         )
 
     def verify_(self) -> None:
-        chiplet = self.chiplet.value.data
-        system = system_of(self)
-        if chiplet < 0 or (system is not None and chiplet >= system.num_chiplets):
-            raise VerifyException(f"program for chiplet {chiplet}, which is not on the mesh")
+        check_chiplet(self, self.chiplet.value.data, "program chiplet")
 
 
 @irdl_op_definition

@@ -68,7 +68,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 1x2, clock
     cisa.end
   }
 }
-// CHECK: Operation does not verify: peer chiplet 2 is not on the mesh
+// CHECK: Operation does not verify: peer chiplet 2 is outside the 1x2 mesh (chiplets 0..1)
 
 // -----
 
@@ -77,7 +77,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 1x2, clock
     cisa.end
   }
 }
-// CHECK: Operation does not verify: program for chiplet 2, which is not on the mesh
+// CHECK: Operation does not verify: program chiplet 2 is outside the 1x2 mesh (chiplets 0..1)
 
 // -----
 
