@@ -8,7 +8,9 @@
 Each case is a fresh module (paper-2x2, Zipf s = 1.2, seed 7), compiled with
 `fsedp_compiler.pipelines.compile_module` and simulated; times are medians of `--repeat` runs
 (default 3). Columns: instructions, compile, simulate (flatten + engine + report), engine alone,
-total, and instructions per second of the simulate step and of the engine alone.
+total, and instructions per second of the simulate step, of the engine alone (the event loop
+as installed: compiled by mypyc where a C compiler was present) and of the engine running the
+loop's Python source, timed alternately with it so that both see the same machine load.
 Targets (issue 4): DeepSeek-MoE-16B at 256 tokens compiled and simulated in under 1 s
 (median); at least 500k simulated instructions per second.
 """
@@ -55,7 +57,7 @@ def _compile(model: str, tokens: int, strategy: str, stand_in: bool):
 
 
 def measure(model: str, tokens: int, strategy: str, repeat: int, stand_in: bool) -> dict:
-    compile_s, simulate_s, engine_s = [], [], []
+    compile_s, simulate_s, engine_s, source_s = [], [], [], []
     instructions = 0
     for _ in range(repeat):
         module, seconds = _compile(model, tokens, strategy, stand_in)
@@ -66,9 +68,10 @@ def measure(model: str, tokens: int, strategy: str, repeat: int, stand_in: bool)
         instructions = sim.report["instructions"]
         with paused_gc():  # as simulate() runs it
             flat = flatten(module)
-            start = time.perf_counter()
-            run(flat)
-            engine_s.append(time.perf_counter() - start)
+            for times, pure_python in ((engine_s, False), (source_s, True)):
+                start = time.perf_counter()
+                run(flat, pure_python=pure_python)
+                times.append(time.perf_counter() - start)
     med = statistics.median
     return {
         "model": model,
@@ -78,6 +81,7 @@ def measure(model: str, tokens: int, strategy: str, repeat: int, stand_in: bool)
         "compile_s": med(compile_s),
         "simulate_s": med(simulate_s),
         "engine_s": med(engine_s),
+        "source_s": med(source_s),
         "total_s": med([c + s for c, s in zip(compile_s, simulate_s, strict=True)]),
     }
 
@@ -90,11 +94,14 @@ def main() -> None:
     args = parser.parse_args()
     models = MODELS[:1] if args.quick else MODELS
     strategies = ("stand-in",) if args.stand_in else STRATEGIES
+    from backends.sim.engine import LOOP_COMPILED
+
+    print(f"event loop: {'compiled with mypyc' if LOOP_COMPILED else 'plain Python'}")
     print(
         "| model | tokens | strategy | instructions | compile s | simulate s | engine s | "
-        "total s | sim instr/s | engine instr/s |"
+        "total s | sim instr/s | engine instr/s | engine instr/s, loop source |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for model in models:
         for tokens in TOKENS:
             for strategy in strategies:
@@ -103,7 +110,8 @@ def main() -> None:
                 print(
                     f"| {model} | {tokens} | {r['strategy']} | {n} | {r['compile_s']:.3f} | "
                     f"{r['simulate_s']:.3f} | {r['engine_s']:.3f} | {r['total_s']:.3f} | "
-                    f"{n / r['simulate_s'] / 1e3:.0f}k | {n / r['engine_s'] / 1e3:.0f}k |",
+                    f"{n / r['simulate_s'] / 1e3:.0f}k | {n / r['engine_s'] / 1e3:.0f}k | "
+                    f"{n / r['source_s'] / 1e3:.0f}k |",
                     flush=True,
                 )
 

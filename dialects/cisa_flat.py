@@ -21,11 +21,21 @@ from xdsl.dialects.builtin import DenseArrayBase
 from xdsl.ir import Operation
 
 from dialects.cisa import BufferKind, ProgramOp
+from dialects.cisa_opcodes import (
+    ACC,
+    ALLOC,
+    BARRIER,
+    END,
+    FREE,
+    GEMM,
+    INPUT,
+    LOAD,
+    OUTPUT,
+    RECV,
+    SEND,
+)
 
-# Opcodes, in the order of `OPCODE`. GEMM and ACC run on the matrix engine; LOAD, SEND and RECV
-# move bytes. -1 stands for an op that is not a cisa instruction.
-ALLOC, FREE, INPUT, OUTPUT, LOAD, SEND, RECV, GEMM, ACC, BARRIER, END = range(11)
-OPCODE = {
+OPCODE = {  # name -> opcode, in opcode order (dialects/cisa_opcodes.py)
     "cisa.alloc": ALLOC,
     "cisa.free": FREE,
     "cisa.input": INPUT,
@@ -38,6 +48,7 @@ OPCODE = {
     "cisa.barrier": BARRIER,
     "cisa.end": END,
 }
+assert list(OPCODE.values()) == list(range(len(OPCODE)))
 MNEMONIC = tuple(name.removeprefix("cisa.") for name in OPCODE)  # opcode -> `alloc`, ...
 
 # The integer properties of each opcode, in the order `ProgramCode.args` holds them.

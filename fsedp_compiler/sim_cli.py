@@ -62,7 +62,30 @@ def _arguments() -> argparse.ArgumentParser:
         "(verify-programs and the simulator's own checks always run)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"fsedp-sim {_version()} (event loop: {_loop_kind()})",
+        help="print the version and whether the event loop is compiled, then exit",
+    )
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fsedp")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _loop_kind() -> str:
+    from backends.sim.engine import LOOP_COMPILED
+
+    if LOOP_COMPILED:
+        return "compiled with mypyc"
+    return "plain Python; install with a C compiler for the compiled one (setup.py)"
 
 
 def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> ModuleOp:

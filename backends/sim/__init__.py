@@ -66,7 +66,7 @@ def simulate(
     """Simulate the `cisa` programs of `module` (which carries the `chiplet.system`)."""
     with paused_gc():
         flat = flatten(module)
-        result = run(flat, trace=trace)
+        result = run(flat, trace=trace, record_order=check_numerics)
     numerics = None
     if check_numerics:
         from backends.sim.numerics import check_numerics as check

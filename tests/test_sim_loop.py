@@ -1,0 +1,108 @@
+"""The simulator's event loop, compiled by mypyc at install time (setup.py), against its own
+Python source: the same results bit for bit; the compiled one in use wherever the install had a
+C compiler; a compiled module that no longer matches the source is never run."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+
+import pytest
+
+from backends.sim import engine
+from backends.sim.program import flatten
+from backends.sim.testing import workload_module
+from fsedp_compiler.pipelines import compile_module
+
+CASES = [
+    ("deepseek-moe-16b", 32, "paper-2x2", "fsedp"),
+    ("deepseek-moe-16b", 32, "paper-2x2", "fsedp-paired"),
+    ("deepseek-moe-16b", 32, "paper-2x2", "ep"),
+    ("deepseek-moe-16b", 32, "paper-2x2", "hydra"),
+    # Loads that cross the mesh and share links with transfers (rates recomputed).
+    ("qwen3-30b-a3b", 48, "paper-3x3", "fsedp-paired"),
+    ("qwen3-30b-a3b", 48, "paper-3x3", "ep"),
+]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=lambda case: "-".join(map(str, case)))
+def flat(request):
+    model, tokens, system, strategy = request.param
+    module = workload_module(model, tokens, system=system, strategy=strategy)
+    return flatten(compile_module(module, strategy=strategy, verify_ir=False) or module)
+
+
+def test_compiled_and_source_loops_agree_bit_for_bit(flat):
+    installed = engine.run(flat, trace=True, record_order=True)
+    source = engine.run(flat, trace=True, record_order=True, pure_python=True)
+    assert dataclasses.asdict(installed) == dataclasses.asdict(source)
+    assert installed.latency > 0
+
+
+def test_order_is_recorded_only_when_asked(flat):
+    assert engine.run(flat).order is None
+    order = engine.run(flat, record_order=True).order
+    assert sorted(order) == sorted(set(order))  # each data effect once
+
+
+def _has_c_compiler() -> bool:
+    return any(shutil.which(cc) for cc in ("cc", "gcc", "clang"))
+
+
+@pytest.mark.skipif(
+    engine.pure_python_requested() or not _has_c_compiler(),
+    reason="installed without the compiled loop on purpose (FSEDP_PURE_PYTHON) or no C compiler",
+)
+def test_the_install_compiled_the_loop():
+    assert engine.LOOP_COMPILED, (
+        "backends/sim/loop.py runs as plain Python although a C compiler is present: "
+        "reinstall with `pip install -e .` and read the build log"
+    )
+
+
+compiled_only = pytest.mark.skipif(
+    not engine._loop.__file__.endswith((".so", ".pyd")),
+    reason="no compiled loop in this install (the test above says whether it should have one)",
+)
+
+
+@compiled_only
+def test_a_stale_compiled_loop_is_not_run(monkeypatch):
+    import backends.sim._loop_stamp as stamp
+
+    monkeypatch.setattr(stamp, "SOURCE_SHA256", "0" * 64)
+    with pytest.warns(UserWarning, match="changed after it was compiled"):
+        chosen = engine._loop_module()
+    assert chosen is engine.loop_source()
+    assert chosen.__file__.endswith("loop.py")
+
+
+@compiled_only
+def test_a_missing_stamp_counts_as_stale(monkeypatch):
+    monkeypatch.setitem(sys.modules, "backends.sim._loop_stamp", None)
+    with pytest.warns(UserWarning, match="changed after it was compiled"):
+        assert engine._loop_module() is engine.loop_source()
+
+
+@compiled_only
+def test_the_current_compiled_loop_is_chosen():
+    assert engine._loop_module() is engine._loop
+
+
+def test_pure_python_can_be_asked_for_at_run_time(monkeypatch):
+    monkeypatch.setenv("FSEDP_PURE_PYTHON", "1")
+    assert engine._loop_module().__file__.endswith("loop.py")
+    monkeypatch.setenv("FSEDP_PURE_PYTHON", "0")
+    assert not engine.pure_python_requested()
+
+
+def test_fsedp_sim_version_says_which_loop_runs(capsys):
+    from fsedp_compiler import sim_cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        sim_cli.run(["--version"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    expected = "compiled with mypyc" if engine.LOOP_COMPILED else "plain Python"
+    assert out.startswith("fsedp-sim ") and expected in out
