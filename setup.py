@@ -22,6 +22,9 @@ STAMP = "backends/sim/_loop_stamp.py"
 
 def compiled_modules():
     if os.environ.get("FSEDP_PURE_PYTHON", "") not in ("", "0"):
+        # An editable install would otherwise keep importing a module compiled earlier.
+        for leftover in [*Path(LOOP).parent.glob("loop*.so"), *Path(LOOP).parent.glob("loop*.pyd")]:
+            leftover.unlink()
         return []
     if len(sys.argv) > 1 and sys.argv[1] in ("egg_info", "dist_info"):
         return []  # pip asks for metadata first; only the build needs the extensions

@@ -85,7 +85,7 @@ def _loop_kind() -> str:
 
     if LOOP_COMPILED:
         return "compiled with mypyc"
-    return "plain Python; install with a C compiler for the compiled one (setup.py)"
+    return "plain Python, not compiled (README: Quick start)"
 
 
 def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> ModuleOp:

@@ -57,7 +57,8 @@ def _has_c_compiler() -> bool:
 def test_the_install_compiled_the_loop():
     assert engine.LOOP_COMPILED, (
         "backends/sim/loop.py runs as plain Python although a C compiler is present: "
-        "reinstall with `pip install -e .` and read the build log"
+        "reinstall with `pip install -e .` and read the build log (for an install made with "
+        "FSEDP_PURE_PYTHON=1 on purpose, set it when running the tests too)"
     )
 
 
