@@ -1,7 +1,8 @@
 """The integer opcodes of `cisa` instructions, as the compact program forms number them.
 
-Kept apart from `dialects/cisa_flat.py` (which reads xDSL ops) so that code compiled ahead of
-time, the simulator's event loop (`backends/sim/loop.py`), can use them without importing xDSL.
+Every module takes them from here. They are kept apart from `dialects/cisa_flat.py` (which reads
+xDSL ops) so that code compiled ahead of time, the simulator's event loop
+(`backends/sim/loop.py`), can use them without importing xDSL.
 GEMM and ACC run on the matrix engine; LOAD, SEND and RECV move bytes. -1 stands for an op
 that is not a cisa instruction.
 """

@@ -17,7 +17,8 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
 from dialects import cisa
-from dialects.cisa_flat import FIELDS, LOAD, MNEMONIC, RECV, SEND, WEIGHT, flatten_program
+from dialects.cisa_flat import FIELDS, MNEMONIC, WEIGHT, flatten_program
+from dialects.cisa_opcodes import LOAD, RECV, SEND
 from fsedp_compiler.errors import FsedpError
 
 

@@ -44,19 +44,8 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
-from dialects.cisa_flat import (
-    ACC,
-    ALLOC,
-    BARRIER,
-    FREE,
-    GEMM,
-    INPUT,
-    LOAD,
-    MNEMONIC,
-    OUTPUT,
-    RECV,
-    SEND,
-)
+from dialects.cisa_flat import MNEMONIC
+from dialects.cisa_opcodes import ACC, ALLOC, BARRIER, FREE, GEMM, INPUT, LOAD, OUTPUT, RECV, SEND
 from fsedp_compiler.errors import FsedpError
 from passes._plan import FsedpPass, Layer, read_layer
 from passes._programs import Programs, flatten

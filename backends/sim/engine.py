@@ -42,7 +42,8 @@ from types import ModuleType
 import numpy as np
 
 from backends.sim import loop as _loop
-from backends.sim.program import ACC, BARRIER, FREE, GEMM, LOAD, RECV, SEND, FlatProgram, SimError
+from backends.sim.program import FlatProgram, SimError
+from dialects.cisa_opcodes import ACC, BARRIER, FREE, GEMM, LOAD, RECV, SEND
 
 
 def pure_python_requested() -> bool:

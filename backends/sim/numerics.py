@@ -30,17 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from backends.sim.program import (
-    ACC,
-    GEMM,
-    INPUT,
-    LOAD,
-    OUTPUT,
-    RECV,
-    WEIGHT,
-    FlatProgram,
-    SimError,
-)
+from backends.sim.program import FlatProgram, SimError
+from dialects.cisa_flat import WEIGHT
+from dialects.cisa_opcodes import ACC, GEMM, INPUT, LOAD, OUTPUT, RECV
 
 WEIGHT_BUDGET_BYTES = 256 * 2**20
 REL_TOLERANCE = 1e-9

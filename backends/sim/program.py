@@ -23,9 +23,9 @@ from xdsl.ir import Operation
 from backends.sim.machine import Machine
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.cisa import EndOp, ProgramOp
-from dialects.cisa_flat import (  # the opcodes, also imported from here by the engine
+from dialects.cisa_flat import ACT, OPCODE, WEIGHT, flatten_program
+from dialects.cisa_opcodes import (
     ACC,
-    ACT,
     ALLOC,
     BARRIER,
     END,
@@ -33,12 +33,9 @@ from dialects.cisa_flat import (  # the opcodes, also imported from here by the 
     GEMM,
     INPUT,
     LOAD,
-    OPCODE,
     OUTPUT,
     RECV,
     SEND,
-    WEIGHT,
-    flatten_program,
 )
 from dialects.moe import LayerOp
 from fsedp_compiler.errors import FsedpError

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from backends.sim.engine import RunResult
-from backends.sim.program import LOAD, FlatProgram
+from backends.sim.program import FlatProgram
+from dialects.cisa_opcodes import LOAD
 
 REPORT_SCHEMA = "fsedp-sim-report/1"
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from backends.sim.engine import RunResult
-from backends.sim.program import ACC, GEMM, LOAD, SEND, FlatProgram
+from backends.sim.program import FlatProgram
+from dialects.cisa_opcodes import ACC, GEMM, LOAD, SEND
 
 _ENGINES, _DDR, _LINKS = 0, 1, 2
 
