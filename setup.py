@@ -15,8 +15,9 @@ from setuptools import setup
 
 LOOP = "backends/sim/loop.py"
 OPCODES = "dialects/cisa_opcodes.py"
-# What the loop was compiled from: backends/sim/engine.py runs the source instead of a compiled
-# module that no longer matches it (an edited loop.py in an editable install).
+# What the loop was compiled from, both files (mypyc builds the opcode numbers into the loop):
+# backends/sim/engine.py runs the source instead of a compiled module that no longer matches
+# them (an edited file in an editable install).
 STAMP = "backends/sim/_loop_stamp.py"
 
 
@@ -30,9 +31,11 @@ def compiled_modules():
         return []  # pip asks for metadata first; only the build needs the extensions
     from mypyc.build import mypycify
 
-    digest = hashlib.sha256(Path(LOOP).read_bytes()).hexdigest()
+    sha256 = {path: hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in (LOOP, OPCODES)}
     Path(STAMP).write_text(
-        f'"""Written by setup.py when it compiles {LOOP}."""\n\nSOURCE_SHA256 = "{digest}"\n'
+        f'"""Written by setup.py when it compiles {LOOP}: SHA-256 of what it was compiled from, '
+        'by path from the project root."""\n\n'
+        f"SOURCES = {sha256!r}\n"
     )
     # Type-check the loop and the opcode numbers it imports, nothing else: following imports
     # would pull in the parent package's imports (xDSL and the whole simulator).

@@ -63,30 +63,45 @@ def loop_source() -> ModuleType:
 
 def _loop_module() -> ModuleType:
     """The event loop to run: the mypyc-compiled module if there is one and it was built from
-    the current source; otherwise the source (with a warning when the compiled module is stale).
+    the current sources; otherwise the source (with a warning when the compiled module is stale).
     `FSEDP_PURE_PYTHON=1` asks for the source (for debugging: tracebacks, pdb)."""
-    if _loop.__file__.endswith(".py"):
+    if not _compiled(_loop):
         return _loop
     if pure_python_requested():
         return loop_source()
-    try:
-        from backends.sim._loop_stamp import SOURCE_SHA256
-    except ImportError:
-        SOURCE_SHA256 = None
-    source = Path(__file__).with_name("loop.py")
-    if hashlib.sha256(source.read_bytes()).hexdigest() != SOURCE_SHA256:
+    stale = _stale_sources()
+    if stale:
         warnings.warn(
-            f"{source} changed after it was compiled; running it as plain Python (slower). "
-            "Reinstall (pip install -e .) to compile it again.",
+            f"{', '.join(stale)} changed after the simulator's event loop was compiled; running "
+            "it as plain Python (slower). Reinstall (pip install -e .) to compile it again.",
             stacklevel=2,
         )
         return loop_source()
     return _loop
 
 
+def _compiled(module: ModuleType) -> bool:
+    return not module.__file__.endswith(".py")
+
+
+def _stale_sources() -> list[str]:
+    """The files the compiled loop was built from (setup.py's stamp) that differ now; the loop
+    itself if there is no stamp."""
+    try:
+        from backends.sim._loop_stamp import SOURCES
+    except ImportError:
+        return ["backends/sim/loop.py"]
+    root = Path(__file__).resolve().parents[2]
+    return [
+        path
+        for path, digest in SOURCES.items()
+        if hashlib.sha256((root / path).read_bytes()).hexdigest() != digest
+    ]
+
+
 _LOOP = _loop_module()
 Loop = _LOOP.Loop
-LOOP_COMPILED = not _LOOP.__file__.endswith(".py")  # reported by fsedp-sim --version
+LOOP_COMPILED = _compiled(_LOOP)  # reported by fsedp-sim --version
 
 
 @dataclass
