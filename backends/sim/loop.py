@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from typing import Final
 
-from dialects.cisa_opcodes import ACC, ALLOC, BARRIER, FREE, GEMM, INPUT, LOAD, RECV, SEND
+from dialects.cisa_opcodes import ACC, ALLOC, BARRIER, END, FREE, GEMM, INPUT, LOAD, RECV, SEND
 
 ENGINE_DONE: Final = 0  # an engine op finishes
 FLOW_DONE: Final = 1  # a flow's last byte leaves its source
@@ -107,6 +107,11 @@ class Loop:
         heapq.heappush(self.heap, (time, self.seq, kind, x))
         return self.seq
 
+    def applied(self, i: int) -> None:
+        """Instruction i's data effect applies now (recorded for the numerics check)."""
+        if self.record_order:
+            self.order.append(i)
+
     def run(self) -> None:
         """Issue every program, then serve events until none is left."""
         worklist = self.worklist
@@ -154,22 +159,19 @@ class Loop:
         elif c == RECV:
             other = self.pair[i]
             if self.rdy[other]:
-                if self.record_order:
-                    self.order.append(i)
+                self.applied(i)
                 self.start_flow(other)
         elif c == SEND:
             other = self.pair[i]
             if self.rdy[other]:
-                if self.record_order:
-                    self.order.append(other)
+                self.applied(other)
                 self.start_flow(i)
         elif c == LOAD:
             ch = self.arg[i]
             if not self.ch_busy[ch] and self.ch_q[ch][self.ch_ptr[ch]] == i:
                 self.start_load(ch, i)
         else:  # OUTPUT
-            if self.record_order:
-                self.order.append(i)
+            self.applied(i)
             self.complete(i)
 
     def start_engine(self, p: int, i: int) -> None:
@@ -177,8 +179,7 @@ class Loop:
         self.eng_ptr[p] += 1
         now = self.now
         end = now + self.arg[i] * self.inv_rate
-        if self.record_order:
-            self.order.append(i)
+        self.applied(i)
         self.push(end, ENGINE_DONE, i)
         if self.trace:
             self.spans.append((0, p, now, end, i))
@@ -195,8 +196,7 @@ class Loop:
     def start_load(self, ch: int, i: int) -> None:
         self.ch_busy[ch] = True
         self.ch_ptr[ch] += 1
-        if self.record_order:
-            self.order.append(i)
+        self.applied(i)
         self.start_flow(i)
 
     def start_flow(self, owner: int) -> None:
@@ -300,7 +300,7 @@ class Loop:
             elif c == BARRIER:
                 self.reach_barrier(i)
                 return
-            elif c > BARRIER:  # END
+            elif c == END:
                 self.fin[i] = self.now
                 i += 1
                 break
@@ -308,8 +308,7 @@ class Loop:
                 i += 1
                 self.pc[p] = i
                 if c == INPUT:
-                    if self.record_order:
-                        self.order.append(i - 1)
+                    self.applied(i - 1)
                     self.complete(i - 1)
                 elif not npend[i - 1]:
                     self.ready(i - 1)
