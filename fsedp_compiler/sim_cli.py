@@ -64,28 +64,31 @@ def _arguments() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     parser.add_argument(
         "--version",
-        action="version",
-        version=f"fsedp-sim {_version()} (event loop: {_loop_kind()})",
+        action=_VersionAction,
         help="print the version and whether the event loop is compiled, then exit",
     )
     return parser
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+class _VersionAction(argparse.Action):
+    """argparse's `version` action, but the text is built only when asked for: it imports the
+    simulator, which every other use of the parser (--help, usage errors) can do without."""
 
-    try:
-        return version("fsedp")
-    except PackageNotFoundError:
-        return "(not installed)"
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
 
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
 
-def _loop_kind() -> str:
-    from backends.sim.engine import LOOP_COMPILED
+        from backends.sim.engine import LOOP_COMPILED
 
-    if LOOP_COMPILED:
-        return "compiled with mypyc"
-    return "plain Python, not compiled (README: Quick start)"
+        try:
+            number = version("fsedp")
+        except PackageNotFoundError:
+            number = "(not installed)"
+        loop = "compiled with mypyc" if LOOP_COMPILED else "plain Python, not compiled (README)"
+        sys.stdout.write(f"fsedp-sim {number} (event loop: {loop})\n")
+        parser.exit()
 
 
 def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> ModuleOp:
