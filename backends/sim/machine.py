@@ -9,6 +9,7 @@ row (changing the column, X), then along the column (changing the row, Y).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from dialects.chiplet import SystemAttr
 
@@ -72,9 +73,14 @@ class Machine:
         src, dst = self.links[resource - self.num_channels]
         return f"link {src}->{dst}"
 
+    @cached_property
+    def link_resource(self) -> dict[tuple[int, int], int]:
+        """(src chiplet, dst chiplet) -> resource id of that link."""
+        return {link: self.num_channels + i for i, link in enumerate(self.links)}
+
     def route(self, src: int, dst: int) -> tuple[int, ...]:
         """Link resource ids from `src` to `dst` under XY routing (empty if src == dst)."""
-        index = {link: self.num_channels + i for i, link in enumerate(self.links)}
+        index = self.link_resource
         (r, c), (r1, c1) = divmod(src, self.cols), divmod(dst, self.cols)
         path = []
         here = src
