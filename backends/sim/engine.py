@@ -153,7 +153,7 @@ def run(
         record_order,
     )
     loop.run()
-    fin = np.array(loop.fin, dtype=np.float64)  # the dtype spares numpy a slow type scan
+    fin = np.frombuffer(loop.fin, dtype=np.float64)  # a view of the loop's packed floats
     starts = flat.start
     sram = _sram_stats(flat, fin)  # raises on an overflow, before any deadlock
     if (fin < 0.0).any():  # an instruction never finished
@@ -165,7 +165,7 @@ def run(
     return RunResult(
         latency=latency,
         finish=finish,
-        resource_busy=loop.res_busy,
+        resource_busy=list(loop.res_busy),
         sram_peak=peak,
         sram_peak_weight=peak_w,
         sram_peak_act=peak_a,
@@ -214,7 +214,7 @@ def _why_blocked(flat: FlatProgram, loop, i: int) -> str:
         return f"posted; waits for chiplet {peer} to send {flat.describe(other)}"
     if code == LOAD:
         channel = flat.arg[i]
-        head = flat.channel_queue[channel][loop.ch_ptr[channel]]
+        head = loop.ch_q[loop.ch_ptr[channel]]
         owner = flat.chiplet[flat.prog[head]]
         return (
             f"waits for DDR channel {channel}, whose next load in seq order is "

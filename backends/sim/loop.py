@@ -4,17 +4,29 @@ This module is compiled with mypyc when the project is installed (setup.py) and 
 Python otherwise; both give the same results bit for bit (tests/test_sim_loop.py runs the two
 side by side). To stay compilable and fast it follows mypyc's rules: every attribute and
 argument is typed, state lives on one native class (`Loop`) whose methods call each other
-directly, and it imports nothing but the standard library and the opcode numbers. The model it
-implements is described in `backends/sim/engine.py` and docs/simulator.md.
+directly, and it imports nothing but the standard library, mypyc's runtime library and the
+opcode numbers. The model it implements is described in `backends/sim/engine.py` and
+docs/simulator.md.
 
-Heap entries are `(time, seq, kind, x)`; `seq` is unique, so entries at equal times are served
-first-come first-served and nothing after it is ever compared.
+The state is held in `vec`s (librt.vecs, mypyc's packed arrays) of `i64`, `float` and `bool`,
+not in lists: compiled, a vec item is a machine word read in place, where a list item is a
+pointer to a boxed number elsewhere in memory, and chasing those pointers was what the loop
+spent most of its time on. Lists of lists (a program's engine queue, an instruction's
+dependents, a flow's resources) are laid out one after the other in one vec, each found by
+its offset (`*_at`).
+
+Events live in a binary heap of three parallel vecs: time, seq and `x * 4 + kind`. `seq`
+numbers the pushes, so events at equal times are served first-come first-served, and the
+order events leave the heap in is fully determined by (time, seq).
 """
 
 from __future__ import annotations
 
-import heapq
+from collections.abc import Sequence
 from typing import Final
+
+from librt.vecs import append, vec
+from mypy_extensions import i64
 
 from dialects.cisa_opcodes import ACC, ALLOC, BARRIER, END, FREE, GEMM, INPUT, LOAD, RECV, SEND
 
@@ -25,8 +37,23 @@ ARRIVE: Final = 2  # a flow's last byte arrives
 Span = tuple[int, int, float, float, int]  # (0 engine / 1 resource, its index, start, end, op)
 
 
+def packed(lists: Sequence[Sequence[int]], end: int) -> tuple[vec[i64], vec[i64]]:
+    """`lists` one after the other in one vec, each followed by `end` when `end >= 0`, and
+    the offset of each list in it (plus the total length, so list k is `at[k]:at[k + 1]`)."""
+    items = vec[i64]()
+    at = vec[i64]()
+    for values in lists:
+        at = append(at, len(items))
+        for v in values:
+            items = append(items, v)
+        if end >= 0:
+            items = append(items, end)
+    at = append(at, len(items))
+    return items, at
+
+
 class Loop:
-    """The state of one run, as lists indexed by instruction, program, channel or resource.
+    """The state of one run, as vecs indexed by instruction, program, channel or resource.
 
     Flows, one per LOAD or SEND, are indexed by that instruction (their owner): bytes not yet
     sent, rate, time of the last rate change, seq of the flow's valid heap entry (a reschedule
@@ -53,61 +80,111 @@ class Loop:
         trace: bool,
         record_order: bool,
     ) -> None:
-        n = len(op)
-        nprog = len(starts)
-        self.op = op
-        self.prog = prog
-        self.nbytes = nbytes
-        self.arg = arg
-        self.pair = pair
-        self.dependents = dependents
-        self.npend: list[int] = list(npend)
+        n: i64 = len(op)
+        nprog: i64 = len(starts)
+        nres: i64 = len(capacity)
+        self.op = vec[i64](op)
+        self.prog = vec[i64](prog)
+        self.nbytes = vec[i64](nbytes)
+        self.arg = vec[i64](arg)
+        self.pair = vec[i64](pair)
+        self.dep, self.dep_at = packed(dependents, -1)
+        self.npend = vec[i64](npend)
         self.nprog = nprog
-        self.paths = paths
-        self.solo_rate = solo_rate  # a flow's rate while it has its resources to itself
-        self.hop_latency = hop_latency  # cycles from a flow's last byte leaving to arriving
-        self.cap = capacity
+        self.path, self.path_at = packed(paths, -1)
+        self.solo_rate = vec[float](solo_rate)  # a flow's rate while it has its resources alone
+        self.hop_latency = vec[i64](hop_latency)  # cycles from last byte leaving to arriving
+        self.cap = vec[float](capacity)
         self.inv_rate: float = 1.0 / ops_per_cycle
         self.trace = trace
         self.record_order = record_order
 
-        self.fin: list[float] = [-1.0] * n
-        self.rdy: list[bool] = [False] * (n + 1)  # n ends every queue below and is never ready
-        self.pc: list[int] = list(starts)
-        self.eng_q: list[list[int]] = [[*queue, n] for queue in engine_queue]
-        self.eng_ptr: list[int] = [0] * nprog
-        self.eng_busy: list[bool] = [False] * nprog
-        self.ch_q: list[list[int]] = [[*queue, n] for queue in channel_queue]
-        self.ch_ptr: list[int] = [0] * len(channel_queue)
-        self.ch_busy: list[bool] = [False] * len(channel_queue)
-        self.blocked_free: list[int] = [-1] * nprog
+        self.fin = vec[float]([-1.0] * n)
+        self.rdy = vec[bool]([False] * (n + 1))  # n ends every queue below and is never ready
+        self.pc = vec[i64](starts)
+        # Queues, each ended by n: eng_ptr[p] / ch_ptr[ch] is the index of the head in eng_q /
+        # ch_q.
+        self.eng_q, self.eng_ptr = packed(engine_queue, n)
+        self.eng_busy = vec[bool]([False] * nprog)
+        self.ch_q, self.ch_ptr = packed(channel_queue, n)
+        self.ch_busy = vec[bool]([False] * len(channel_queue))
+        self.blocked_free = vec[i64]([-1] * nprog)
         self.barrier_waiting: list[int] = []
         self.worklist: list[int] = []
         # With record_order: instructions in the order their data effects apply (numerics).
         self.order: list[int] = []
         self.spans: list[Span] = []
 
-        self.flow_rem: list[float] = [0.0] * n
-        self.flow_rate: list[float] = [0.0] * n
-        self.flow_t: list[float] = [0.0] * n
-        self.flow_seq: list[int] = [0] * n
-        self.flow_start: list[float] = [0.0] * n
-        nres = len(capacity)
+        self.flow_rem = vec[float]([0.0] * n)
+        self.flow_rate = vec[float]([0.0] * n)
+        self.flow_t = vec[float]([0.0] * n)
+        self.flow_seq = vec[i64]([0] * n)
+        self.flow_start = vec[float]([0.0] * n)
         self.res_flows: list[list[int]] = [[] for _ in range(nres)]  # owners of its flows
-        self.res_busy: list[float] = [0.0] * nres  # cycles with at least one flow on it
-        self.res_since: list[float] = [0.0] * nres
-        self.share: list[float] = list(capacity)  # capacity / active flows
+        self.res_busy = vec[float]([0.0] * nres)  # cycles with at least one flow on it
+        self.res_since = vec[float]([0.0] * nres)
+        self.share = vec[float](capacity)  # capacity / active flows
+        self.mark = vec[bool]([False] * n)  # reschedule_around: flows already collected
 
-        self.heap: list[tuple[float, int, int, int]] = []
-        self.seq = 0  # of the last heap entry
+        self.heap_time = vec[float]()
+        self.heap_seq = vec[i64]()
+        self.heap_event = vec[i64]()  # x * 4 + kind
+        self.heap_size: i64 = 0
+        self.seq: i64 = 0  # of the last heap entry
         self.now = 0.0
 
-    def push(self, time: float, kind: int, x: int) -> int:
-        self.seq += 1
-        heapq.heappush(self.heap, (time, self.seq, kind, x))
-        return self.seq
+    # --- the event heap ---------------------------------------------------------------
 
-    def applied(self, i: int) -> None:
+    def push(self, time: float, kind: i64, x: i64) -> i64:
+        self.seq += 1
+        seq = self.seq
+        event = x * 4 + kind
+        k = self.heap_size
+        self.heap_size = k + 1
+        if k == len(self.heap_time):
+            self.heap_time = append(self.heap_time, time)
+            self.heap_seq = append(self.heap_seq, seq)
+            self.heap_event = append(self.heap_event, event)
+        ht, hs, he = self.heap_time, self.heap_seq, self.heap_event
+        while k > 0:  # sift the new entry up from the end
+            parent = (k - 1) >> 1
+            t = ht[parent]
+            if t < time or (t == time and hs[parent] < seq):
+                break
+            ht[k], hs[k], he[k] = t, hs[parent], he[parent]
+            k = parent
+        ht[k], hs[k], he[k] = time, seq, event
+        return seq
+
+    def pop(self) -> tuple[float, i64, i64]:
+        """Remove the earliest entry; returns its time, seq and event."""
+        ht, hs, he = self.heap_time, self.heap_seq, self.heap_event
+        top_time, top_seq, top_event = ht[0], hs[0], he[0]
+        size = self.heap_size - 1
+        self.heap_size = size
+        if size > 0:  # sift the last entry down from the root
+            time, seq, event = ht[size], hs[size], he[size]
+            k: i64 = 0
+            while True:
+                child = 2 * k + 1
+                if child >= size:
+                    break
+                right = child + 1
+                if right < size and (
+                    ht[right] < ht[child] or (ht[right] == ht[child] and hs[right] < hs[child])
+                ):
+                    child = right
+                t = ht[child]
+                if time < t or (time == t and seq < hs[child]):
+                    break
+                ht[k], hs[k], he[k] = t, hs[child], he[child]
+                k = child
+            ht[k], hs[k], he[k] = time, seq, event
+        return top_time, top_seq, top_event
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def applied(self, i: i64) -> None:
         """Instruction i's data effect applies now (recorded for the numerics check)."""
         if self.record_order:
             self.order.append(i)
@@ -115,16 +192,17 @@ class Loop:
     def run(self) -> None:
         """Issue every program, then serve events until none is left."""
         worklist = self.worklist
-        heap = self.heap
         for p in range(self.nprog):
             self.issue(p)
         while True:
             while worklist:
                 self.issue(worklist.pop(0))
-            if not heap:
+            if self.heap_size == 0:
                 break
-            now, s, kind, x = heapq.heappop(heap)
+            now, s, event = self.pop()
             self.now = now
+            kind = event & 3
+            x = event >> 2
             if kind == FLOW_DONE:
                 if s == self.flow_seq[x]:
                     self.flow_done(x)
@@ -133,28 +211,28 @@ class Loop:
             else:
                 self.complete(x)
 
-    def complete(self, i: int) -> None:
+    def complete(self, i: i64) -> None:
         self.fin[i] = self.now
-        npend = self.npend
-        pc = self.pc
-        for d in self.dependents[i]:
+        npend, pc, prog, dep = self.npend, self.pc, self.prog, self.dep
+        for k in range(self.dep_at[i], self.dep_at[i + 1]):
+            d = dep[k]
             left = npend[d] - 1
             npend[d] = left
             if left:
                 continue
-            p = self.prog[d]
+            p = prog[d]
             if d < pc[p]:
                 self.ready(d)
             elif self.blocked_free[p] == d:
                 self.blocked_free[p] = -1
                 self.worklist.append(p)
 
-    def ready(self, i: int) -> None:
+    def ready(self, i: i64) -> None:
         self.rdy[i] = True
         c = self.op[i]
         if c == GEMM or c == ACC:
             p = self.prog[i]
-            if not self.eng_busy[p] and self.eng_q[p][self.eng_ptr[p]] == i:
+            if not self.eng_busy[p] and self.eng_q[self.eng_ptr[p]] == i:
                 self.start_engine(p, i)
         elif c == RECV:
             other = self.pair[i]
@@ -168,43 +246,43 @@ class Loop:
                 self.start_flow(i)
         elif c == LOAD:
             ch = self.arg[i]
-            if not self.ch_busy[ch] and self.ch_q[ch][self.ch_ptr[ch]] == i:
+            if not self.ch_busy[ch] and self.ch_q[self.ch_ptr[ch]] == i:
                 self.start_load(ch, i)
         else:  # OUTPUT
             self.applied(i)
             self.complete(i)
 
-    def start_engine(self, p: int, i: int) -> None:
+    def start_engine(self, p: i64, i: i64) -> None:
         self.eng_busy[p] = True
         self.eng_ptr[p] += 1
         now = self.now
-        end = now + self.arg[i] * self.inv_rate
+        end = now + float(self.arg[i]) * self.inv_rate
         self.applied(i)
         self.push(end, ENGINE_DONE, i)
         if self.trace:
             self.spans.append((0, p, now, end, i))
 
-    def engine_done(self, i: int) -> None:
+    def engine_done(self, i: i64) -> None:
         p = self.prog[i]
         self.eng_busy[p] = False
         self.complete(i)
-        queue = self.eng_q[p]
-        head = queue[self.eng_ptr[p]]
+        head = self.eng_q[self.eng_ptr[p]]
         if self.rdy[head]:
             self.start_engine(p, head)
 
-    def start_load(self, ch: int, i: int) -> None:
+    def start_load(self, ch: i64, i: i64) -> None:
         self.ch_busy[ch] = True
         self.ch_ptr[ch] += 1
         self.applied(i)
         self.start_flow(i)
 
-    def start_flow(self, owner: int) -> None:
+    def start_flow(self, owner: i64) -> None:
         now = self.now
-        res = self.paths[owner]
+        path = self.path
         res_flows = self.res_flows
         alone = True
-        for r in res:
+        for k in range(self.path_at[owner], self.path_at[owner + 1]):
+            r = path[k]
             flows = res_flows[r]
             if flows:
                 alone = False
@@ -222,23 +300,38 @@ class Loop:
             self.flow_seq[owner] = self.push(now + size / rate, FLOW_DONE, owner)
         else:
             self.flow_rate[owner] = 0.0
-            self.reschedule_around(res)
+            self.reschedule_around(owner)
 
-    def reschedule_around(self, res: tuple[int, ...]) -> None:
-        """Give the flows on `res` their new rates. A flow's rate depends only on the flow
-        counts of its own resources, so only flows sharing a resource with the one that started
-        or ended can change rate."""
-        cap, share, res_flows = self.cap, self.share, self.res_flows
+    def reschedule_around(self, owner: i64) -> None:
+        """Give the flows on the resources of `owner`'s flow their new rates. A flow's rate
+        depends only on the flow counts of its own resources, so only flows sharing a resource
+        with the one that started or ended can change rate."""
+        cap, share, res_flows, path, path_at = (
+            self.cap,
+            self.share,
+            self.res_flows,
+            self.path,
+            self.path_at,
+        )
+        mark = self.mark
         affected: list[int] = []
-        for r in res:
-            count = len(res_flows[r])
-            share[r] = cap[r] / count if count else cap[r]
-            for f in res_flows[r]:
-                if f not in affected:
+        for k in range(path_at[owner], path_at[owner + 1]):
+            r = path[k]
+            flows = res_flows[r]
+            count = len(flows)
+            share[r] = cap[r] / float(count) if count else cap[r]
+            for f in flows:
+                if not mark[f]:
+                    mark[f] = True
                     affected.append(f)
         now = self.now
         for f in affected:
-            rate = min([share[r] for r in self.paths[f]])
+            mark[f] = False
+            start = path_at[f]
+            rate = share[path[start]]
+            for k in range(start + 1, path_at[f + 1]):
+                if share[path[k]] < rate:
+                    rate = share[path[k]]
             old = self.flow_rate[f]
             if rate != old:
                 rem = self.flow_rem[f] - old * (now - self.flow_t[f])
@@ -249,11 +342,13 @@ class Loop:
                 self.flow_t[f] = now
                 self.flow_seq[f] = self.push(now + rem / rate, FLOW_DONE, f)
 
-    def flow_done(self, owner: int) -> None:
+    def flow_done(self, owner: i64) -> None:
         now = self.now
-        res = self.paths[owner]
+        path = self.path
+        first, last = self.path_at[owner], self.path_at[owner + 1]
         others = False
-        for r in res:
+        for k in range(first, last):
+            r = path[k]
             flows = self.res_flows[r]
             flows.remove(owner)
             if flows:
@@ -262,15 +357,15 @@ class Loop:
                 self.res_busy[r] += now - self.res_since[r]
                 self.share[r] = self.cap[r]
         if self.trace:
-            for r in res:
-                self.spans.append((1, r, self.flow_start[owner], now, owner))
+            for k in range(first, last):
+                self.spans.append((1, path[k], self.flow_start[owner], now, owner))
         if others:
-            self.reschedule_around(res)
+            self.reschedule_around(owner)
         if self.op[owner] == LOAD:
             ch = self.arg[owner]
             self.ch_busy[ch] = False
             target = owner
-            head = self.ch_q[ch][self.ch_ptr[ch]]
+            head = self.ch_q[self.ch_ptr[ch]]
             if self.rdy[head]:
                 self.start_load(ch, head)
         else:
@@ -278,11 +373,11 @@ class Loop:
             self.complete(owner)
         latency = self.hop_latency[owner]
         if latency:
-            self.push(now + latency, ARRIVE, target)
+            self.push(now + float(latency), ARRIVE, target)
         else:
             self.complete(target)
 
-    def issue(self, p: int) -> None:
+    def issue(self, p: i64) -> None:
         """Issue program p's instructions in order until one holds issue."""
         op, npend = self.op, self.npend
         i = self.pc[p]
@@ -314,7 +409,7 @@ class Loop:
                     self.ready(i - 1)
         self.pc[p] = i
 
-    def reach_barrier(self, i: int) -> None:
+    def reach_barrier(self, i: i64) -> None:
         """Program prog[i] waits at barrier i; the last one to arrive releases them all."""
         waiting = self.barrier_waiting
         waiting.append(i)
