@@ -9,6 +9,8 @@ import shutil
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backends.sim import engine
 from backends.sim.program import flatten
@@ -44,6 +46,28 @@ def test_order_is_recorded_only_when_asked(flat):
     assert engine.run(flat).order is None
     order = engine.run(flat, record_order=True).order
     assert sorted(order) == sorted(set(order))  # each data effect once
+
+
+@pytest.mark.parametrize("pure_python", [False, True], ids=["installed", "source"])
+@given(times=st.lists(st.integers(0, 6).map(float), max_size=60), pops=st.data())
+def test_event_heap_serves_time_then_push_order(pure_python, times, pops):
+    """The loop's own binary heap against sorting by (time, push order), with pops between
+    pushes and many equal times (ties are what first-come first-served is about)."""
+    loop = (engine.loop_source().Loop if pure_python else engine.Loop)(
+        [], [], [], [], [], [], [], [], [], [], [], [], [], [], 1.0, False, False
+    )
+    pending: list[tuple[float, int, int]] = []
+    served, expected = [], []
+    for x, time in enumerate(times):
+        seq = loop.push(time, x % 3, x)
+        pending.append((time, seq, x * 4 + x % 3))
+        if pops.draw(st.booleans()):
+            served.append(loop.pop())
+            expected.append(min(pending))
+            pending.remove(expected[-1])
+    while loop.heap_size:
+        served.append(loop.pop())
+    assert served == expected + sorted(pending)
 
 
 def _has_c_compiler() -> bool:
