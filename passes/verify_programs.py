@@ -8,8 +8,9 @@ next to its `moe.layer` and `chiplet.system`. It needs nothing from the plan. It
    expert to a token that does not use it; every token is `output` exactly once;
 2. transfers: every `send` has exactly one matching `recv` (same source, destination and tag) of
    the same bytes, act transfers between buffers of equal token lists; every DDR channel's
-   `seq` numbers are 0, 1, 2, ... each used once; loads and gemms carry the bytes and ops their
-   slice implies; every program has the same number of barriers;
+   `seq` numbers are 0, 1, 2, ... each used once; loads and gemms name an existing expert, slice
+   (0 <= slice < of) and tokens, and carry the bytes and ops their slice implies; every program
+   has the same number of barriers, and nothing after its `cisa.end`;
 3. SRAM: walking each program in order, the bytes of its live buffers never exceed `sram_bytes`,
    and no buffer is used after its `free`;
 4. progress (`deadlock=true`, default): an untimed abstract execution of all programs under the
@@ -45,7 +46,19 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
 from dialects.cisa_flat import MNEMONIC
-from dialects.cisa_opcodes import ACC, ALLOC, BARRIER, FREE, GEMM, INPUT, LOAD, OUTPUT, RECV, SEND
+from dialects.cisa_opcodes import (
+    ACC,
+    ALLOC,
+    BARRIER,
+    END,
+    FREE,
+    GEMM,
+    INPUT,
+    LOAD,
+    OUTPUT,
+    RECV,
+    SEND,
+)
 from fsedp_compiler.errors import FsedpError
 from passes._plan import FsedpPass, Layer, read_layer
 from passes._programs import Programs, flatten
@@ -109,6 +122,7 @@ class VerifyProgramsPass(FsedpPass):
         pairs = _check_transfers(programs, report)
         _check_channels(programs, report)
         _check_barriers(programs, report)
+        _check_ends(programs, report)
         _check_coverage(layer, programs, report)
         report.done()
         if self.deadlock:
@@ -161,8 +175,9 @@ def _check_instructions(layer: Layer, programs: Programs, report: _Report) -> No
     for g, code in enumerate(opcode):
         if code == LOAD:
             _, _, nbytes, expert, index, of = args[g]
-            if not 0 <= expert < experts:
-                report.at(g, f"expert {expert} is not one of the {experts} experts")
+            problem = _slice_problem(expert, index, of, experts)
+            if problem:
+                report.at(g, problem)
                 continue
             expected = slice_bytes(of, index)
             buf = bufs[g][0]
@@ -174,8 +189,11 @@ def _check_instructions(layer: Layer, programs: Programs, report: _Report) -> No
                 report.at(g, f"its buffer holds {buffers[buf].bytes} B < {expected} B")
         elif code == GEMM:
             expert, index, of, ops = args[g]
-            if not 0 <= expert < experts:
-                report.at(g, f"expert {expert} is not one of the {experts} experts")
+            problem = _slice_problem(expert, index, of, experts) or _token_problem(
+                tokens[g], layer.tokens
+            )
+            if problem:
+                report.at(g, problem)
                 continue
             if [weight[b] for b in bufs[g]] != [True, False, False]:
                 report.at(g, "needs a weight buffer then two act buffers")
@@ -192,6 +210,21 @@ def _check_instructions(layer: Layer, programs: Programs, report: _Report) -> No
             check_rows(g, (("source", bufs[g][0]), ("destination", bufs[g][1])))
         elif (code == INPUT or code == OUTPUT) and weight[bufs[g][0]]:
             report.at(g, f"{MNEMONIC[code]} of a weight buffer")
+
+
+def _slice_problem(expert: int, index: int, of: int, experts: int) -> str | None:
+    """What is wrong with a load's or gemm's slice fields (xDSL's verifier checks them too,
+    but this pass also runs on modules that were not verified)."""
+    if not 0 <= expert < experts:
+        return f"expert {expert} is not one of the {experts} experts"
+    if not 0 <= index < of:
+        return f"slice {index} of {of} does not exist (needs 0 <= slice < of)"
+    return None
+
+
+def _token_problem(held: tuple[int, ...], tokens: int) -> str | None:
+    wrong = [t for t in held if not 0 <= t < tokens]
+    return f"token {wrong[0]} does not exist ({tokens} tokens)" if wrong else None
 
 
 def _check_transfers(programs: Programs, report: _Report) -> dict[int, int]:
@@ -272,6 +305,13 @@ def _check_barriers(programs: Programs, report: _Report) -> None:
         report.add(f"programs have different numbers of barriers ({shown})")
 
 
+def _check_ends(programs: Programs, report: _Report) -> None:
+    chiplet = programs.chiplet
+    for g in programs.gids(END):
+        if g + 1 < len(chiplet) and chiplet[g + 1] == chiplet[g]:
+            report.at(g + 1, "comes after the program's cisa.end")
+
+
 def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None:  # noqa: C901
     tokens = layer.tokens
     args, held = programs.args, programs.tokens
@@ -280,8 +320,11 @@ def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None: 
         uses[expert, layer.expert_tokens(expert)] = True
     first_gemm: dict[int, int] = {}
     gemms: dict[int, list[int]] = {}  # expert -> its gemms that count
+    experts = layer.experts + layer.shared
     for g in programs.gids(GEMM):
         expert, index, of, _ = args[g]
+        if _slice_problem(expert, index, of, experts) or _token_problem(held[g], tokens):
+            continue  # reported by _check_instructions
         first = first_gemm.setdefault(expert, g)
         if args[first][2] != of:
             report.at(
@@ -291,11 +334,7 @@ def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None: 
                 f"{args[first][2]}",
             )
             continue
-        counted = gemms.setdefault(expert, [])
-        if held[g] and max(held[g]) >= tokens:
-            report.at(g, f"token {max(held[g])} does not exist ({tokens} tokens)")
-            continue
-        counted.append(g)
+        gemms.setdefault(expert, []).append(g)
     for expert in range(layer.experts + layer.shared):
         name = layer.expert_name(expert)
         needed = np.nonzero(uses[expert])[0]
@@ -322,7 +361,7 @@ def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None: 
     outputs = np.zeros(tokens, dtype=np.int32)
     for g in programs.gids(OUTPUT):
         rows = np.asarray(programs.buffers[programs.bufs[g][0]].tokens, dtype=np.int64)
-        outputs[rows[rows < tokens]] += 1
+        outputs[rows[(rows >= 0) & (rows < tokens)]] += 1
     bad = np.nonzero(outputs != 1)[0]
     if bad.size:
         token = int(bad[0])

@@ -11,6 +11,7 @@ import pytest
 
 from backends.sim import SimError, simulate
 from backends.sim.testing import module_text, parse
+from dialects.cisa import ProgramOp
 
 
 def sim(programs: dict[int, str], **kwargs):
@@ -321,6 +322,17 @@ def test_barrier_waits_for_every_chiplet():
 def test_static_errors(programs, message):
     with pytest.raises(SimError, match=".*" + message.replace("(", r"\(").replace(")", r"\)")):
         sim(programs)
+
+
+def test_an_instruction_after_end_is_an_error():
+    # xDSL's verifier rejects this text, so build it by moving the end of a verified module.
+    module = parse(module_text({0: "    %a = cisa.alloc act bytes 1 tokens array<i32: 0>"}))
+    program = next(op for op in module.walk() if isinstance(op, ProgramOp))
+    alloc, end = list(program.body.block.ops)[-2:]
+    end.detach()
+    program.body.block.insert_op_before(end, alloc)
+    with pytest.raises(SimError, match=r"#1 `.*cisa.alloc.*`: comes after the program's cisa.end"):
+        simulate(module)
 
 
 def test_reports_are_deterministic():

@@ -365,6 +365,8 @@ class _Builder:
             else:  # BARRIER, END
                 deps = ()
                 barriers += c == BARRIER
+                if c == END and i + 1 < first + len(code.code):
+                    raise self.error(i + 1, "comes after the program's cisa.end")
             rows.append((c, size, argument, ids, deps))
         if code.bad >= 0:
             i = first + code.bad
