@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import IO
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import PassPipeline
+from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
@@ -73,7 +73,7 @@ class FsedpOptMain(xDSLOptMain):
 
         passes = expand_pipelines(self.pipeline.passes, prog)
         with paused_gc():
-            PassPipeline(passes, self.pipeline.callback).apply(self.ctx, prog)
+            PassPipeline(passes, self._between_passes).apply(self.ctx, prog)
         if self.args.emit_programs:
             from backends.asm import emit_programs
 
@@ -82,6 +82,21 @@ class FsedpOptMain(xDSLOptMain):
             if self.args.split_input_file:
                 directory = os.path.join(directory, f"chunk{self.emitted_modules - 1}")
             emit_programs(prog, directory)
+
+    def _between_passes(
+        self, previous: ModulePass | None, module: ModuleOp, following: ModulePass | None
+    ) -> None:
+        """xDSL's callback (timing, verification, --print-between-passes), without verifying
+        again after a pass that does not change the module: on a lowered module that takes
+        as long as the rest of the compile."""
+        from fsedp_compiler.pipelines import changes_ir
+
+        verify = not self.args.disable_verify
+        self.args.disable_verify = not verify or (previous is not None and not changes_ir(previous))
+        try:
+            self.pipeline.callback(previous, module, following)
+        finally:
+            self.args.disable_verify = not verify
 
     def parse_chunk(
         self, chunk: IO[bytes], file_extension: str, start_offset: int = 0

@@ -260,9 +260,14 @@ def run_passes(
     with paused_gc():
         for p in passes:
             p.apply(ctx, module)
-            skip = p.name == "verify-programs" or (not verify_ir and p.name == "lower-to-cisa")
-            if not skip:
+            if changes_ir(p) and (verify_ir or p.name != "lower-to-cisa"):
                 module.verify()
+
+
+def changes_ir(p: ModulePass) -> bool:
+    """Whether `p` may change the module; the xDSL verifier need not run again after one that
+    does not (`verify-programs` only reads the programs)."""
+    return p.name != "verify-programs"
 
 
 def compile_module(

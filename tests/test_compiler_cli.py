@@ -233,3 +233,29 @@ def test_emit_programs_needs_compiled_input(tiny: str, tmp_path: Path, capsys) -
     code, _, err = _run([tiny, "--emit-programs", str(tmp_path / "x")], capsys)
     assert code == EXIT_USER_ERROR
     assert "--emit-programs: the module has no cisa.program" in err
+
+
+def _verifications(monkeypatch, capsys, args: list[str]) -> int:
+    from xdsl.dialects.builtin import ModuleOp
+
+    calls = []
+    verify = ModuleOp.verify
+
+    def counted(self, *rest, **options):
+        calls.append(self)
+        return verify(self, *rest, **options)
+
+    monkeypatch.setattr(ModuleOp, "verify", counted)
+    code, _, err = _run(args, capsys)
+    assert code == 0, err
+    return len(calls)
+
+
+def test_the_module_is_verified_after_each_pass_that_can_change_it(tiny, monkeypatch, capsys):
+    # fsedp: 8 passes, the last verify-programs, which only reads the programs.
+    one_pass = _verifications(monkeypatch, capsys, [tiny, "-p", "partition-tokens"])
+    pipeline = _verifications(monkeypatch, capsys, [tiny, "-p", "fsedp"])
+    assert len(pipeline_passes("fsedp", {})) == 8
+    assert pipeline - one_pass == 6
+    unverified = _verifications(monkeypatch, capsys, [tiny, "-p", "fsedp", "--disable-verify"])
+    assert unverified < one_pass
