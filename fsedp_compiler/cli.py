@@ -18,7 +18,7 @@ from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from fsedp_compiler import registry
+from fsedp_compiler import perf, registry
 from fsedp_compiler.errors import FsedpError
 
 EXIT_USER_ERROR = 1
@@ -68,11 +68,10 @@ class FsedpOptMain(xDSLOptMain):
     def apply_passes(self, prog: ModuleOp) -> None:
         # Named pipelines (-p fsedp) run as their individual passes, so --time-passes and
         # --print-between-passes see each one; they read the module's strategy options.
-        from fsedp_compiler.perf import paused_gc
         from fsedp_compiler.pipelines import expand_pipelines
 
         passes = expand_pipelines(self.pipeline.passes, prog)
-        with paused_gc():
+        with perf.paused_gc():
             PassPipeline(passes, self._between_passes).apply(self.ctx, prog)
         if self.args.emit_programs:
             from backends.asm import emit_programs
@@ -101,6 +100,8 @@ class FsedpOptMain(xDSLOptMain):
     def parse_chunk(
         self, chunk: IO[bytes], file_extension: str, start_offset: int = 0
     ) -> ModuleOp | None:
+        if start_offset:  # --split-input-file: the previous chunk is done with
+            perf.collect_between_inputs()
         try:
             return super().parse_chunk(chunk, file_extension, start_offset)
         except FsedpError as error:
@@ -111,6 +112,7 @@ class FsedpOptMain(xDSLOptMain):
 
 
 def main(args: Sequence[str] | None = None) -> None:
+    perf.one_shot_process()
     sys.exit(run(args))
 
 

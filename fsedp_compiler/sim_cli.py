@@ -20,7 +20,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 
-from fsedp_compiler import registry
+from fsedp_compiler import perf, registry
 from fsedp_compiler.cli import run_reporting_errors
 from fsedp_compiler.errors import FsedpError
 
@@ -157,4 +157,5 @@ def _simulate(options: argparse.Namespace) -> None:
 
 
 def main(args: Sequence[str] | None = None) -> None:
+    perf.one_shot_process()
     sys.exit(run(args))

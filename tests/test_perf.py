@@ -66,3 +66,40 @@ def test_runs_a_full_collection_itself_after_enough_objects(collector_on, monkey
     assert ref() is None
     assert perf._promoted == 0
     assert len(kept) == 2000
+
+
+@pytest.fixture
+def restore_collector():
+    was_enabled = gc.isenabled()
+    yield
+    (gc.enable if was_enabled else gc.disable)()
+
+
+@pytest.mark.parametrize("tool", ["fsedp_compiler.cli", "fsedp_compiler.sim_cli"])
+def test_the_command_line_tools_run_without_the_collector(tool, restore_collector, capsys):
+    import importlib
+
+    gc.enable()
+    with pytest.raises(SystemExit):
+        importlib.import_module(tool).main(["--version"])
+    assert not gc.isenabled()
+
+
+def test_collect_between_inputs_frees_cycles_with_the_collector_off(restore_collector):
+    gc.disable()
+    ref = _garbage_cycle()
+    assert ref() is not None
+    perf.collect_between_inputs()
+    assert ref() is None
+
+
+def test_fsedp_opt_collects_between_split_inputs(monkeypatch, tmp_path, capsys):
+    from fsedp_compiler.cli import run
+
+    calls = []
+    monkeypatch.setattr(perf, "collect_between_inputs", lambda: calls.append(1))
+    path = tmp_path / "three.mlir"
+    path.write_text("builtin.module {}\n// -----\nbuiltin.module {}\n// -----\nbuiltin.module {}\n")
+    assert run([str(path), "--split-input-file"]) == 0
+    assert capsys.readouterr().out.count("builtin.module") == 3
+    assert len(calls) == 2
