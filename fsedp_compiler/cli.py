@@ -90,12 +90,13 @@ class FsedpOptMain(xDSLOptMain):
         as long as the rest of the compile."""
         from fsedp_compiler.pipelines import changes_ir
 
-        verify = not self.args.disable_verify
-        self.args.disable_verify = not verify or (previous is not None and not changes_ir(previous))
+        disabled = self.args.disable_verify
+        unchanged = previous is not None and not changes_ir(previous)
+        self.args.disable_verify = disabled or unchanged  # the option xDSL's callback reads
         try:
             self.pipeline.callback(previous, module, following)
         finally:
-            self.args.disable_verify = not verify
+            self.args.disable_verify = disabled
 
     def parse_chunk(
         self, chunk: IO[bytes], file_extension: str, start_offset: int = 0

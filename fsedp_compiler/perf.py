@@ -17,7 +17,7 @@ def paused_gc() -> Iterator[None]:
     """Pause Python's cyclic garbage collector for the duration of the block.
 
     Lowering and simulation create some 10^5 long-lived objects (xDSL ops, flat programs); the
-    collector rescanning that graph again and again takes a third of the run time, and nothing
+    collector rescanning that graph again and again takes a third of the run time, and little
     built there is cyclic garbage.
 
     At the end of the block the objects made in it would all be young, and the first
@@ -27,7 +27,9 @@ def paused_gc() -> Iterator[None]:
     them, such as ops a pass replaced, is then freed by the next full collection; since objects
     moved this way do not count towards CPython's own trigger for one, this function runs
     `gc.collect()` itself once a million objects were moved since the last one, so that a long
-    sweep of compiles keeps its memory bounded. The previous setting is restored afterwards.
+    sweep of compiles keeps its memory bounded. A caller that froze objects itself keeps them
+    frozen: then the block's objects are left young. The previous setting is restored
+    afterwards.
     """
     global _promoted
     was_enabled = gc.isenabled()
@@ -35,13 +37,14 @@ def paused_gc() -> Iterator[None]:
     try:
         yield
     finally:
-        if was_enabled:
+        if was_enabled and gc.get_freeze_count() == 0:
             _promoted += gc.get_count()[0]  # young objects, net of the ones freed
             gc.freeze()
             gc.unfreeze()
             if _promoted > FULL_COLLECTION_AFTER:
                 _promoted = 0
                 gc.collect()
+        if was_enabled:
             gc.enable()
 
 

@@ -103,3 +103,16 @@ def test_fsedp_opt_collects_between_split_inputs(monkeypatch, tmp_path, capsys):
     assert run([str(path), "--split-input-file"]) == 0
     assert capsys.readouterr().out.count("builtin.module") == 3
     assert len(calls) == 2
+
+
+def test_objects_the_caller_froze_stay_frozen(collector_on):
+    kept = [[i] for i in range(100)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with perf.paused_gc():
+            made = [[i] for i in range(100)]
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    assert len(kept) == len(made) == 100
