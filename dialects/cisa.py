@@ -53,7 +53,6 @@ from xdsl.ir import (
 from xdsl.irdl import (
     IRDLOperation,
     irdl_attr_definition,
-    irdl_op_definition,
     operand_def,
     opt_prop_def,
     prop_def,
@@ -66,6 +65,7 @@ from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
 from dialects.chiplet import check_chiplet, system_of
+from dialects.fast_verify import fast_verified_op
 
 
 class BufferKind(StrEnum):
@@ -133,7 +133,7 @@ class _Instruction(IRDLOperation):
         check_chiplet(self, peer, "peer chiplet")
 
 
-@irdl_op_definition
+@fast_verified_op
 class ProgramOp(IRDLOperation):
     """The instruction stream of one chiplet."""
 
@@ -159,7 +159,7 @@ class ProgramOp(IRDLOperation):
         check_chiplet(self, self.chiplet.value.data, "program chiplet")
 
 
-@irdl_op_definition
+@fast_verified_op
 class EndOp(IRDLOperation):
     """The end of a chiplet's program."""
 
@@ -168,7 +168,7 @@ class EndOp(IRDLOperation):
     traits = traits_def(IsTerminator(), HasParent(ProgramOp))
 
 
-@irdl_op_definition
+@fast_verified_op
 class AllocOp(IRDLOperation):
     """Reserve `bytes` of SRAM; `act` buffers name the tokens whose vectors they hold."""
 
@@ -210,28 +210,28 @@ class _OneBufferOp(IRDLOperation):
         super().__init__(operands=[buf])
 
 
-@irdl_op_definition
+@fast_verified_op
 class FreeOp(_OneBufferOp):
     """Release a buffer once every earlier use of it has finished."""
 
     name = "cisa.free"
 
 
-@irdl_op_definition
+@fast_verified_op
 class InputOp(_OneBufferOp):
     """The act buffer holds the layer input of its tokens (they are resident: R2)."""
 
     name = "cisa.input"
 
 
-@irdl_op_definition
+@fast_verified_op
 class OutputOp(_OneBufferOp):
     """The act buffer holds the finished layer output of its tokens."""
 
     name = "cisa.output"
 
 
-@irdl_op_definition
+@fast_verified_op
 class LoadOp(IRDLOperation):
     """Load a slice from DDR channel `channel`; the channel serves its loads in `seq` order."""
 
@@ -286,7 +286,7 @@ class LoadOp(IRDLOperation):
             )
 
 
-@irdl_op_definition
+@fast_verified_op
 class SendOp(_Instruction):
     """Send a buffer's contents to chiplet `to`; pairs with the `recv` of the same tag there."""
 
@@ -311,7 +311,7 @@ class SendOp(_Instruction):
         self._check_peer(self.to.value.data)
 
 
-@irdl_op_definition
+@fast_verified_op
 class RecvOp(_Instruction):
     """Receive into a buffer from chiplet `from`; posting it grants the sender its credit."""
 
@@ -336,7 +336,7 @@ class RecvOp(_Instruction):
         self._check_peer(self.src.value.data)
 
 
-@irdl_op_definition
+@fast_verified_op
 class GemmOp(IRDLOperation):
     """Apply slice `slice` of expert `expert` (weights in `w`) to the listed tokens of `x` and
     add the gate-weighted partial output into the same tokens of `y`."""
@@ -390,7 +390,7 @@ class GemmOp(IRDLOperation):
         _check_token_list(self.tokens, "gemm")
 
 
-@irdl_op_definition
+@fast_verified_op
 class AccumulateOp(IRDLOperation):
     """Add the listed tokens' vectors of `src` into the same tokens of `dst`."""
 
@@ -416,7 +416,7 @@ class AccumulateOp(IRDLOperation):
         _check_token_list(self.tokens, "accumulate")
 
 
-@irdl_op_definition
+@fast_verified_op
 class BarrierOp(IRDLOperation):
     """Wait until every chiplet has reached its matching barrier."""
 
