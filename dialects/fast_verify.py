@@ -81,9 +81,17 @@ def structure_check(op_def: OpDef) -> Check | None:
         return None
     names = {name for name, _ in properties}
 
+    value_types = operands + results
+
     def check(op: Operation) -> bool:
-        if not _types_are(op.operands, operands) or not _types_are(op.results, results):
+        if len(op.operands) != len(operands):
             return False
+        values = (*op.operands, *op.results)
+        if len(values) != len(value_types):
+            return False
+        for value, base in zip(values, value_types, strict=True):
+            if not isinstance(value.type, base):
+                return False
         if op.regions or op.successors:
             return False
         held = op.properties
@@ -104,15 +112,6 @@ def structure_check(op_def: OpDef) -> Check | None:
         return not (terminator and op.parent is not None and op.parent.last_op != op)
 
     return check
-
-
-def _types_are(values, types: tuple[type[Attribute], ...]) -> bool:
-    if len(values) != len(types):
-        return False
-    for value, base in zip(values, types, strict=True):
-        if not isinstance(value.type, base):
-            return False
-    return True
 
 
 def _single_types(constraints) -> tuple[type[Attribute], ...] | None:
@@ -148,10 +147,20 @@ def _attribute_check(constr) -> Callable[[Attribute], bool] | None:
         if [name for name, _ in IntegerAttr.get_irdl_definition().parameters] != ["value", "type"]:
             return None  # the fields below would not be the parameters the constraint reads
         width = constr.param_constrs[1].attr
-        # An IntegerAttr subclass could define more parameters: the generic path judges it.
-        return lambda attr: (
-            type(attr) is IntegerAttr
-            and type(attr.value) is IntAttr
-            and (attr.type is width or attr.type == width)
-        )
+        # Type objects found equal to `width`, by id; holding them keeps their ids unique.
+        equal = {id(width): width}
+
+        def accepts(attr: Attribute) -> bool:
+            # An IntegerAttr subclass could define more parameters: the generic path judges it.
+            if type(attr) is not IntegerAttr or type(attr.value) is not IntAttr:
+                return False
+            kind = attr.type
+            if equal.get(id(kind)) is kind:
+                return True
+            if kind == width:
+                equal[id(kind)] = kind
+                return True
+            return False
+
+        return accepts
     return None
