@@ -262,6 +262,32 @@ def test_deadlock_reports_each_blocked_instruction():
     assert "waits for chiplet 1 to send" in message
 
 
+def test_deadlock_on_a_ddr_channel_names_the_load_it_serves_next():
+    # Chiplet 0's load is seq 1 on channel 0; seq 0 is chiplet 1's, which is never issued:
+    # chiplet 1 frees the buffer of a recv that waits for chiplet 0's send of the loaded slice.
+    load = "cisa.load %w channel 0 seq {seq} bytes 100 expert 0 slice 0 of 1"
+    programs = {
+        0: f"""
+    %w = cisa.alloc weight bytes 100
+    {load.format(seq=1)}
+    cisa.send %w to 1 tag 0 bytes 100""",
+        1: f"""
+    %a = cisa.alloc weight bytes 100
+    cisa.recv %a from 0 tag 0 bytes 100
+    cisa.free %a
+    %w = cisa.alloc weight bytes 100
+    {load.format(seq=0)}""",
+    }
+    with pytest.raises(SimError) as error:
+        sim(programs)
+    message = str(error.value)
+    assert (
+        f"chiplet 0: blocked at #1 `{load.format(seq=1)}`: waits for DDR channel 0, whose next "
+        f"load in seq order is #4 `{load.format(seq=0)}` on chiplet 1"
+    ) in message
+    assert "chiplet 1: blocked at #1 `cisa.recv %a from 0 tag 0 bytes 100`: posted" in message
+
+
 def test_barrier_waits_for_every_chiplet():
     # Chiplet 1 reaches its barrier only after a 100-cycle free; chiplet 0's load waits for it.
     report = sim(
