@@ -117,6 +117,19 @@ def test_the_current_compiled_loop_is_chosen():
     assert engine._loop_module() is engine._loop
 
 
+def test_a_compiled_loop_that_does_not_load_is_not_fatal(monkeypatch):
+    import importlib
+
+    def broken(name, *args):
+        raise ValueError("ABI version conflict for librt.vecs, expected 1, found 2")
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.warns(UserWarning, match="compiled event loop cannot be loaded .*ABI version"):
+        assert engine._import_installed() is None
+    monkeypatch.setattr(engine, "_loop", None)
+    assert engine._loop_module() is engine.loop_source()
+
+
 def test_pure_python_can_be_asked_for_at_run_time(monkeypatch):
     monkeypatch.setenv("FSEDP_PURE_PYTHON", "1")
     assert engine._loop_module().__file__.endswith("loop.py")

@@ -41,7 +41,6 @@ from types import ModuleType
 
 import numpy as np
 
-from backends.sim import loop as _loop
 from backends.sim.program import FlatProgram, SimError
 from dialects.cisa_opcodes import ACC, BARRIER, FREE, GEMM, LOAD, RECV, SEND
 
@@ -61,10 +60,31 @@ def loop_source() -> ModuleType:
     return sys.modules[name]
 
 
+def _import_installed() -> ModuleType | None:
+    """`backends.sim.loop` as installed (compiled where it was), or None, with a warning, when
+    the compiled module cannot be loaded (say, a librt upgrade changed the ABI it was built
+    against): the source still can."""
+    try:
+        return importlib.import_module("backends.sim.loop")
+    except (ImportError, ValueError) as error:
+        warnings.warn(
+            f"the simulator's compiled event loop cannot be loaded ({error}); running it as "
+            "plain Python (slower). Reinstall (pip install -e .) to compile it again.",
+            stacklevel=2,
+        )
+        return None
+
+
+_loop = _import_installed()
+
+
 def _loop_module() -> ModuleType:
-    """The event loop to run: the mypyc-compiled module if there is one and it was built from
-    the current sources; otherwise the source (with a warning when the compiled module is stale).
-    `FSEDP_PURE_PYTHON=1` asks for the source (for debugging: tracebacks, pdb)."""
+    """The event loop to run: the mypyc-compiled module if there is one, it loads and it was
+    built from the current sources; otherwise the source (with a warning when the compiled
+    module is stale or does not load). `FSEDP_PURE_PYTHON=1` asks for the source (for
+    debugging: tracebacks, pdb)."""
+    if _loop is None:
+        return loop_source()
     if not _compiled(_loop):
         return _loop
     if pure_python_requested():
