@@ -6,8 +6,8 @@ that check passes, xDSL's generic `OpDef.verify` would pass too, and it is skipp
 not, `OpDef.verify` runs and says what is wrong, with xDSL's own message. The op's custom
 `verify_` runs after either, as with `irdl_op_definition`. So results and messages are xDSL's;
 only the time differs: the generic verifier walks constraint objects for every operand and
-property, about 50 µs per `cisa` instruction, which made verifying a lowered module as slow as
-compiling it.
+property, and verifying a lowered module (about 55-70 µs per `cisa` instruction, most of it
+there) took longer than compiling it; with this check it takes about half as long.
 
 The check models only definitions made of single operands and results of a base type, no
 regions, successors or attribute definitions, properties that are `IntegerAttr[T]` or of a base
