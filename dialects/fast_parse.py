@@ -95,6 +95,7 @@ class _Reader:
         self.text = text
         self.outer = parser.ssa_values  # names visible here; the parser rejects redefining one
         self.values: dict[str, SSAValue] = {}
+        self.ints: dict[int, IntegerAttr] = {}  # attributes are immutable: one per value
         self.arrays: dict[str, DenseArrayBase] = {}
 
     def read(self, pos: int) -> tuple[list[Operation], int]:
@@ -159,11 +160,11 @@ class _Reader:
 
     def i64(self, digits: str) -> IntegerAttr:
         value = int(digits)
-        attr = _INTS.get(value)
+        attr = self.ints.get(value)
         if attr is None:
             if not _I64[0] <= value < _I64[1]:
                 raise _NotCanonical
-            attr = _INTS[value] = IntegerAttr.new((IntAttr(value), i64))
+            attr = self.ints[value] = IntegerAttr.new((IntAttr(value), i64))
         return attr
 
     def array(self, text: str) -> DenseArrayBase:
@@ -178,6 +179,3 @@ class _Reader:
             data = np.asarray(values, dtype="<i4").tobytes()
             attr = self.arrays[text] = DenseArrayBase.new((i32, BytesAttr(data)))
         return attr
-
-
-_INTS: dict[int, IntegerAttr] = {}  # attributes are immutable: one per value is enough
