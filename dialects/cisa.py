@@ -61,6 +61,7 @@ from xdsl.irdl import (
     traits_def,
 )
 from xdsl.parser import Parser
+from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsTerminator, SymbolOpInterface
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
@@ -158,27 +159,6 @@ class ProgramOp(IRDLOperation):
 
     def verify_(self) -> None:
         check_chiplet(self, self.chiplet.value.data, "program chiplet")
-
-
-def _parse_program(cls: type[ProgramOp], parser: Parser) -> ProgramOp:
-    """`cisa.program`'s assembly format, read by hand so that the body can go through
-    `dialects/fast_parse.py` (the generic parser takes 0.4 ms per instruction)."""
-    from dialects.fast_parse import parse_program_body
-
-    sym_name = parser.parse_symbol_name()
-    parser.parse_keyword("chiplet")
-    chiplet = parser.parse_integer(allow_boolean=False)
-    attributes = parser.parse_optional_attr_dict_with_keyword()
-    body = parse_program_body(parser) or parser.parse_region()
-    op = cls(chiplet, body, sym_name.data)
-    if attributes is not None:
-        op.attributes.update(attributes.data)
-    return op
-
-
-# The assembly format still prints the op. irdl_op_definition refuses a class that defines both
-# the format and `parse`, so the parser is set afterwards.
-ProgramOp.parse = classmethod(_parse_program)
 
 
 @fast_verified_op
@@ -447,21 +427,53 @@ class BarrierOp(IRDLOperation):
     assembly_format = "attr-dict"
 
 
-CISA = Dialect(
-    "cisa",
-    [
-        ProgramOp,
-        EndOp,
-        AllocOp,
-        FreeOp,
-        InputOp,
-        OutputOp,
-        LoadOp,
-        SendOp,
-        RecvOp,
-        GemmOp,
-        AccumulateOp,
-        BarrierOp,
-    ],
-    [BufType, BufferKindAttr],
+INSTRUCTIONS = (
+    EndOp,
+    AllocOp,
+    FreeOp,
+    InputOp,
+    OutputOp,
+    LoadOp,
+    SendOp,
+    RecvOp,
+    GemmOp,
+    AccumulateOp,
+    BarrierOp,
 )
+CISA = Dialect("cisa", [ProgramOp, *INSTRUCTIONS], [BufType, BufferKindAttr])
+
+
+# -- text ---------------------------------------------------------------------------------------
+# The ops read and write their assembly formats through dialects/cisa_text.py, which handles the
+# plain cases fast and leaves the rest to xDSL. They are set after the class definitions since
+# irdl_op_definition refuses a class that defines both an assembly format and print or parse.
+
+
+def _parse_program(cls: type[ProgramOp], parser: Parser) -> ProgramOp:
+    """`cisa.program`'s assembly format, read by hand so that the body can go through
+    `dialects/cisa_text.py` (the generic parser takes 0.4 ms per instruction)."""
+    from dialects.cisa_text import parse_program_body
+
+    sym_name = parser.parse_symbol_name()
+    parser.parse_keyword("chiplet")
+    chiplet = parser.parse_integer(allow_boolean=False)
+    attributes = parser.parse_optional_attr_dict_with_keyword()
+    body = parse_program_body(parser) or parser.parse_region()
+    op = cls(chiplet, body, sym_name.data)
+    if attributes is not None:
+        op.attributes.update(attributes.data)
+    return op
+
+
+def _print_instruction(op: IRDLOperation, printer: Printer) -> None:
+    """Print through `dialects/cisa_text.py`, or the assembly format when it declines."""
+    from dialects.cisa_text import print_instruction
+
+    if not print_instruction(op, printer):
+        _FORMAT_PRINT[type(op)](op, printer)
+
+
+_FORMAT_PRINT = {cls: cls.print for cls in INSTRUCTIONS}
+for _cls in INSTRUCTIONS:
+    _cls.print = _print_instruction
+ProgramOp.parse = classmethod(_parse_program)  # ProgramOp still prints through its format

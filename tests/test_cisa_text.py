@@ -1,4 +1,4 @@
-"""`dialects/fast_parse.py`: program bodies in the printer's form are read fast, into the same
+"""`dialects/cisa_text.py`: program bodies in the printer's form are read fast, into the same
 IR the generic parser builds; anything else goes to the generic parser, errors included."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError
 
 from backends.sim.testing import TEST_SYSTEM, context, workload_module
-from dialects import fast_parse
+from dialects import cisa_text
 from fsedp_compiler.pipelines import compile_module
 
 
@@ -22,7 +22,7 @@ def text_of(module) -> str:
 
 
 def parse(text: str, *, fast: bool, monkeypatch, calls: list | None = None):
-    real = fast_parse.parse_program_body
+    real = cisa_text.parse_program_body
 
     def body(parser):
         region = real(parser) if fast else None
@@ -30,7 +30,7 @@ def parse(text: str, *, fast: bool, monkeypatch, calls: list | None = None):
             calls.append(region is not None)
         return region
 
-    monkeypatch.setattr(fast_parse, "parse_program_body", body)
+    monkeypatch.setattr(cisa_text, "parse_program_body", body)
     return Parser(context(), text, "<test>").parse_module()
 
 
@@ -118,3 +118,55 @@ def test_anything_else_goes_to_the_generic_parser(line, monkeypatch):
             outcomes.append(("ir", text_of(module)))
     assert calls == [False, False]  # the fast path declined
     assert outcomes[0] == outcomes[1]
+
+
+def _print_both(module, monkeypatch) -> tuple[str, str, list[bool]]:
+    """The module's text through cisa_text and through the assembly formats alone, and
+    whether cisa_text printed each instruction."""
+    real = cisa_text.print_instruction
+    used: list[bool] = []
+
+    def spy(op, printer):
+        done = real(op, printer)
+        used.append(done)
+        return done
+
+    monkeypatch.setattr(cisa_text, "print_instruction", spy)
+    fast = text_of(module)
+    monkeypatch.setattr(cisa_text, "print_instruction", lambda op, printer: False)
+    return fast, text_of(module), used
+
+
+@pytest.mark.parametrize("strategy", ["fsedp", "fsedp-paired", "ep", "hydra"])
+def test_instructions_print_as_their_assembly_formats(strategy, monkeypatch):
+    module = workload_module("deepseek-moe-16b", 24, strategy=strategy)
+    fast, formatted, used = _print_both(compile_module(module, strategy=strategy), monkeypatch)
+    assert used and all(used)
+    assert fast == formatted
+
+
+def test_unusual_instructions_print_through_their_assembly_formats(monkeypatch):
+    from xdsl.dialects.builtin import IntegerAttr, StringAttr, i32
+
+    module = parse(program(), fast=True, monkeypatch=monkeypatch)
+    ops = [op for op in module.walk() if op.name.startswith("cisa.") and op.name != "cisa.program"]
+    load = next(op for op in ops if op.name == "cisa.load")
+    load.attributes["note"] = StringAttr("x")  # attr-dict
+    alloc = next(op for op in ops if op.name == "cisa.alloc")
+    alloc.properties["bytes"] = IntegerAttr(2, i32)  # not i64
+    gemm = next(op for op in ops if op.name == "cisa.gemm")
+    gemm.properties["extra"] = IntegerAttr(1, i32)
+    fast, formatted, used = _print_both(module, monkeypatch)
+    assert used.count(False) == 3
+    assert fast == formatted
+    assert 'channel 0 seq 0 bytes 3200 expert 0 slice 0 of 1 {note = "x"}' in fast
+
+
+def test_the_formats_are_the_ops_own():
+    import re
+
+    for cls, text in cisa_text.FORMATS.items():
+        own = cls.get_irdl_definition().assembly_format
+        own = own.replace("attr-dict", "").replace("qualified($tokens)", "$tokens")
+        own = re.sub(r"`([^`]*)`", r"\1", own)
+        assert " ".join(own.replace(" ,", ",").split()) == text, cls.name
