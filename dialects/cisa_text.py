@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-from xdsl.dialects.builtin import BytesAttr, DenseArrayBase, IntAttr, IntegerAttr, i32, i64
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, i32, i64
 from xdsl.ir import Attribute, Operation, Region, SSAValue
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 
 from dialects import cisa
-from dialects.fast_ops import block_of, new_op
+from dialects.fast_ops import block_of, i32_array, i64_attr, new_op
 
 # Per instruction: its text after the op name, `$name` for an operand or a property (as in
 # the op's assembly_format, without its `attr-dict` and quoting). cisa.alloc (a result, an
@@ -170,7 +169,6 @@ class _Reader:
         self.text = text
         self.outer = parser.ssa_values  # names visible here; the parser rejects redefining one
         self.values: dict[str, SSAValue] = {}
-        self.ints: dict[int, IntegerAttr] = {}  # attributes are immutable: one per value
         self.arrays: dict[str, DenseArrayBase] = {}
 
     def read(self, pos: int) -> tuple[list[Operation], int]:
@@ -236,12 +234,9 @@ class _Reader:
 
     def i64(self, digits: str) -> IntegerAttr:
         value = int(digits)
-        attr = self.ints.get(value)
-        if attr is None:
-            if not _I64[0] <= value < _I64[1]:
-                raise _NotCanonical
-            attr = self.ints[value] = IntegerAttr.new((IntAttr(value), i64))
-        return attr
+        if not _I64[0] <= value < _I64[1]:
+            raise _NotCanonical
+        return i64_attr(value)
 
     def array(self, text: str) -> DenseArrayBase:
         """`array<i32>` or `array<i32: 1, 2, 3>`; every slice of an expert repeats the same
@@ -252,6 +247,5 @@ class _Reader:
             values = [int(v) for v in body.split(", ")] if body else []
             if any(not _I32[0] <= v < _I32[1] for v in values):
                 raise _NotCanonical
-            data = np.asarray(values, dtype="<i4").tobytes()
-            attr = self.arrays[text] = DenseArrayBase.new((i32, BytesAttr(data)))
+            attr = self.arrays[text] = i32_array(values)
         return attr

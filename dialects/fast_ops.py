@@ -1,4 +1,5 @@
-"""Building many flat ops fast: field-by-field equivalents of `Operation.create` and `Block(ops)`.
+"""Building many flat ops fast: field-by-field equivalents of `Operation.create` and `Block(ops)`,
+and the integer attributes they carry.
 
 Lowering one layer builds 10^4 to 10^5 `cisa` instructions. xDSL's generic constructor costs
 about 15 µs per op on the development VM (its operand and successor setters, the location
@@ -15,10 +16,19 @@ upgrade that changes the fields fails there (xdsl is pinned to 0.75.0).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
-from xdsl.dialects.builtin import UNKNOWN_LOC
+import numpy as np
+from xdsl.dialects.builtin import (
+    UNKNOWN_LOC,
+    BytesAttr,
+    DenseArrayBase,
+    IntAttr,
+    IntegerAttr,
+    i32,
+    i64,
+)
 from xdsl.ir import Attribute, Block, Operation, OpResult, SSAValue, SSAValues, Use
 from xdsl.irdl import IRDLOperation, OptionalDef
 
@@ -85,3 +95,30 @@ def block_of(ops: Sequence[Operation]) -> Block:
     if ops:
         block._first_op, block._last_op = ops[0], ops[-1]
     return block
+
+
+# -- attributes -------------------------------------------------------------------------------
+# Arrays from packed bytes (DenseArrayBase.from_list normalises element by element); integers
+# cached, one attribute per value.
+
+
+def i64_array(values: Iterable[int]) -> DenseArrayBase:
+    """A `array<i64: ...>` built without xDSL's per-element normalisation (fast)."""
+    data = np.asarray(list(values), dtype="<i8").tobytes()
+    return DenseArrayBase.new((i64, BytesAttr(data)))
+
+
+def i32_array(values: Iterable[int]) -> DenseArrayBase:
+    data = np.asarray(list(values), dtype="<i4").tobytes()
+    return DenseArrayBase.new((i32, BytesAttr(data)))
+
+
+_INT_CACHE: dict[int, IntegerAttr] = {}
+
+
+def i64_attr(value: int) -> IntegerAttr:
+    """A cached `IntegerAttr` of type i64 (attributes are immutable, so they can be shared)."""
+    attr = _INT_CACHE.get(value)
+    if attr is None:
+        attr = _INT_CACHE[value] = IntegerAttr.new((IntAttr(value), i64))
+    return attr

@@ -12,7 +12,7 @@ raises `FsedpError` (never a traceback) naming the pass and the numbers involved
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar, TypeVar, get_type_hints
@@ -20,13 +20,8 @@ from typing import ClassVar, TypeVar, get_type_hints
 import numpy as np
 from xdsl.dialects.builtin import (
     ArrayAttr,
-    BytesAttr,
     DenseArrayBase,
-    IntAttr,
-    IntegerAttr,
     ModuleOp,
-    i32,
-    i64,
 )
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
@@ -98,28 +93,6 @@ class FsedpPass(ModulePass):
 
 
 # -- attribute helpers ----------------------------------------------------------------------
-
-
-def i64_array(values: Iterable[int]) -> DenseArrayBase:
-    """A `array<i64: ...>` built without xDSL's per-element normalisation (fast)."""
-    data = np.asarray(list(values), dtype="<i8").tobytes()
-    return DenseArrayBase.new((i64, BytesAttr(data)))
-
-
-def i32_array(values: Iterable[int]) -> DenseArrayBase:
-    data = np.asarray(list(values), dtype="<i4").tobytes()
-    return DenseArrayBase.new((i32, BytesAttr(data)))
-
-
-_INT_CACHE: dict[int, IntegerAttr] = {}
-
-
-def i64_attr(value: int) -> IntegerAttr:
-    """A cached `IntegerAttr` of type i64 (attributes are immutable, so they can be shared)."""
-    attr = _INT_CACHE.get(value)
-    if attr is None:
-        attr = _INT_CACHE[value] = IntegerAttr.new((IntAttr(value), i64))
-    return attr
 
 
 def int_array(op: Operation, name: str) -> tuple[int, ...] | None:

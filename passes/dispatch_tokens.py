@@ -37,7 +37,8 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
 from dialects.chiplet import DispatchOp, PartitionOp, PlacementOp
-from passes._plan import FsedpPass, i64_array, i64_attr, read_layer, replace_ops, require_op
+from dialects.fast_ops import i64_array, i64_attr
+from passes._plan import FsedpPass, read_layer, replace_ops, require_op
 
 SCHEDULES = ("ring", "id")
 

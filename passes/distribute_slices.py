@@ -35,12 +35,12 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
 from dialects.chiplet import ExpertOp, PlacementOp
+from dialects.fast_ops import i64_array
 from passes._plan import (
     FsedpPass,
     Layer,
     SliceRef,
     find_op,
-    i64_array,
     load_order,
     read_layer,
     require_experts,

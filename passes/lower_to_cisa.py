@@ -67,15 +67,13 @@ from dialects.chiplet import (
     PartitionOp,
     PlacementOp,
 )
-from dialects.fast_ops import block_of, new_op
+from dialects.fast_ops import block_of, i32_array, i64_attr, new_op
 from passes._plan import (
     FsedpPass,
     Layer,
     expert_chiplet_tokens,
     find_op,
     find_ops,
-    i32_array,
-    i64_attr,
     int_array,
     load_order,
     read_layer,

@@ -38,7 +38,8 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
 from dialects.chiplet import ExpertOp
-from passes._plan import FsedpPass, i64_array, require_experts
+from dialects.fast_ops import i64_array
+from passes._plan import FsedpPass, require_experts
 
 ORDERS = ("id", "paired", "hot-first")
 

@@ -30,7 +30,8 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from dialects.chiplet import PartitionOp
-from passes._plan import FsedpPass, block_owners, i64_array, read_layer, replace_ops
+from dialects.fast_ops import i64_array
+from passes._plan import FsedpPass, block_owners, read_layer, replace_ops
 
 POLICIES = ("block", "round-robin")
 

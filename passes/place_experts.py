@@ -37,11 +37,11 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from dialects.chiplet import PartitionOp, PlacementOp
+from dialects.fast_ops import i64_array
 from passes._plan import (
     FsedpPass,
     Layer,
     expert_chiplet_tokens,
-    i64_array,
     read_layer,
     replace_ops,
     require_op,

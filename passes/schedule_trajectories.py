@@ -47,10 +47,10 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, ModuleOp
 
 from dialects.chiplet import PartitionOp, SystemAttr
+from dialects.fast_ops import i64_array
 from passes._plan import (
     FsedpPass,
     expert_chiplet_tokens,
-    i64_array,
     int_array,
     load_order,
     read_layer,

@@ -42,15 +42,8 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
 from dialects.chiplet import ExpertOp
-from passes._plan import (
-    FsedpPass,
-    Layer,
-    activation_bytes,
-    format_bytes,
-    i64_attr,
-    read_layer,
-    replace_ops,
-)
+from dialects.fast_ops import i64_attr
+from passes._plan import FsedpPass, Layer, activation_bytes, format_bytes, read_layer, replace_ops
 
 
 @dataclass(frozen=True)

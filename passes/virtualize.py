@@ -43,13 +43,13 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
 from dialects.chiplet import BuffersOp, ExpertOp, PlacementOp
+from dialects.fast_ops import i64_attr
 from passes._plan import (
     FsedpPass,
     Layer,
     activation_bytes,
     find_op,
     format_bytes,
-    i64_attr,
     int_array,
     read_layer,
     replace_ops,
