@@ -266,8 +266,8 @@ def run_passes(
 
 def changes_ir(p: ModulePass) -> bool:
     """Whether `p` may change the module; the xDSL verifier need not run again after one that
-    does not (`verify-programs` only reads the programs)."""
-    return p.name != "verify-programs"
+    does not (a pass that declares `reads_only`, such as `verify-programs`)."""
+    return not getattr(p, "reads_only", False)
 
 
 def compile_module(

@@ -53,6 +53,8 @@ class FsedpPass(ModulePass):
     """Base of our passes: option errors name the pass, the option and what it accepts."""
 
     name: ClassVar[str]
+    # A pass that only reads the module (a verifier): drivers need not verify the IR after it.
+    reads_only: ClassVar[bool] = False
 
     @classmethod
     def option_names(cls) -> list[str]:

@@ -104,6 +104,7 @@ class _Report:
 @dataclass(frozen=True)
 class VerifyProgramsPass(FsedpPass):
     name = "verify-programs"
+    reads_only = True
 
     deadlock: bool = True
 
