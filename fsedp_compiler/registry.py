@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from xdsl.context import Context
 from xdsl.ir import Dialect
 from xdsl.passes import ModulePass
 from xdsl.utils.frontend import Frontend
@@ -56,6 +57,14 @@ def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
         "chiplet": get_chiplet,
         "cisa": get_cisa,
     }
+
+
+def context() -> Context:
+    """A context with every dialect of `get_all_dialects` registered (loaded on first use)."""
+    ctx = Context()
+    for name, factory in get_all_dialects().items():
+        ctx.register_dialect(name, factory)
+    return ctx
 
 
 def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:

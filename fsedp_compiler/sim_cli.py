@@ -108,9 +108,7 @@ def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> M
 
         module = MoeFrontend().parse(Context(), io.BytesIO(raw), path)
     else:
-        ctx = Context()
-        for name, factory in registry.get_all_dialects().items():
-            ctx.register_dialect(name, factory)
+        ctx = registry.context()
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:

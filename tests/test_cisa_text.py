@@ -10,9 +10,10 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError
 
-from backends.sim.testing import TEST_SYSTEM, context, workload_module
+from backends.sim.testing import TEST_SYSTEM, workload_module
 from dialects import cisa_text
 from fsedp_compiler.pipelines import compile_module
+from fsedp_compiler.registry import context
 
 
 def text_of(module) -> str:

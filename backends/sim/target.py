@@ -42,10 +42,14 @@ def lower_if_needed(
         return module
     if not layers:
         raise SimError("the module holds neither cisa.program ops nor a moe.layer to compile")
-    from fsedp_compiler.pipelines import DEFAULT_STRATEGY, STRATEGY_ATTR, compile_module
+    from fsedp_compiler.pipelines import (
+        DEFAULT_STRATEGY,
+        STRATEGY_ATTR,
+        compile_module,
+        module_strategy,
+    )
 
-    declared = module.attributes.get(STRATEGY_ATTR)
-    used = strategy or (declared.data if isinstance(declared, StringAttr) else DEFAULT_STRATEGY)
+    used = strategy or module_strategy(module) or DEFAULT_STRATEGY
     compile_module(module, strategy=used, verify_ir=verify_ir)
     module.attributes[STRATEGY_ATTR] = StringAttr(used)  # what the report names
     return module

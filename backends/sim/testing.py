@@ -11,7 +11,6 @@ chiplet keeps at most `window` slice buffers, freeing the oldest before taking a
 from __future__ import annotations
 
 import numpy as np
-from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, Region
 from xdsl.parser import Parser
@@ -42,15 +41,8 @@ TEST_SYSTEM = (
 )
 
 
-def context() -> Context:
-    ctx = Context()
-    for name, factory in registry.get_all_dialects().items():
-        ctx.register_dialect(name, factory)
-    return ctx
-
-
 def parse(text: str) -> ModuleOp:
-    module = Parser(context(), text, "<test>").parse_module()
+    module = Parser(registry.context(), text, "<test>").parse_module()
     module.verify()
     return module
 
