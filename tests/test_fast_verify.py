@@ -13,19 +13,7 @@ from backends.sim.testing import workload_module
 from dialects import cisa
 from fsedp_compiler.pipelines import compile_module
 
-INSTRUCTIONS = [
-    cisa.AllocOp,
-    cisa.FreeOp,
-    cisa.InputOp,
-    cisa.OutputOp,
-    cisa.LoadOp,
-    cisa.SendOp,
-    cisa.RecvOp,
-    cisa.GemmOp,
-    cisa.AccumulateOp,
-    cisa.BarrierOp,
-    cisa.EndOp,
-]
+INSTRUCTIONS = cisa.INSTRUCTIONS
 
 
 def generic_accepts(op) -> bool:
