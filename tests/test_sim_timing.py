@@ -376,3 +376,26 @@ def test_trace_has_a_track_per_engine_channel_and_link():
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     assert any(e["name"].startswith("gemm e0 s1/2") for e in spans)
     assert all(e["dur"] >= 0 for e in spans)
+
+
+def test_engine_runs_one_op_at_a_time_when_a_finish_readies_the_next():
+    # B waits for A through y, C (into z) is ready as soon as the load is. When A finishes it
+    # makes B ready and B starts; C must wait for B, never run beside it: 6400 B load = 200
+    # cycles, then A, B, C of 100 cycles each, one after the other.
+    report = sim(
+        {
+            0: ACT
+            + """
+    %z = cisa.alloc act bytes 100 tokens array<i32: 0>
+    %w = cisa.alloc weight bytes 6400
+    cisa.load %w channel 0 seq 0 bytes 6400 expert 0 slice 0 of 1
+    cisa.gemm %w, %x, %y expert 0 slice 0 of 1 tokens array<i32: 0> ops 10000
+    cisa.gemm %w, %x, %y expert 0 slice 0 of 1 tokens array<i32: 0> ops 10000
+    cisa.gemm %w, %x, %z expert 0 slice 0 of 1 tokens array<i32: 0> ops 10000
+    cisa.free %w
+    cisa.output %y"""
+        },
+        trace=True,
+    )
+    assert report.report["latency_cycles"] == 500.0
+    assert chiplet(report.report, 0)["compute_busy_cycles"] == 300.0

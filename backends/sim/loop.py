@@ -265,7 +265,9 @@ class Loop:
     def engine_done(self, i: i64) -> None:
         p = self.prog[i]
         self.eng_busy[p] = False
-        self.complete(i)
+        self.complete(i)  # may make the next engine op ready, and start it
+        if self.eng_busy[p]:
+            return
         head = self.eng_q[self.eng_ptr[p]]
         if self.rdy[head]:
             self.start_engine(p, head)
