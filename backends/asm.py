@@ -31,6 +31,7 @@ from xdsl.utils.target import Target
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.moe import LayerOp
 from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.record import module_options, module_strategy
 from passes._programs import Instr, Programs, flatten, weight_contents
 
 FORMAT = "fsedp-cisa-asm"
@@ -202,7 +203,6 @@ class CisaAsmTarget(Target):
 
 def manifest(module: ModuleOp, programs: Programs, files: dict[int, str]) -> dict[str, object]:
     system, layer = _facts(module)
-    strategy = module.attributes.get("fsedp.strategy")
     result: dict[str, object] = {"format": FORMAT, "version": VERSION}
     if system is not None:
         result["system"] = {
@@ -223,7 +223,8 @@ def manifest(module: ModuleOp, programs: Programs, files: dict[int, str]) -> dic
             "bytes": m.bytes.data,
         }
         result["tokens"] = layer.num_tokens
-    result["strategy"] = getattr(strategy, "data", None)
+    result["strategy"] = module_strategy(module)
+    result["strategy_options"] = module_options(module)
     result["programs"] = [
         {"chiplet": c, "file": files[c], **_statistics(programs, c)} for c in programs.chiplets
     ]

@@ -68,11 +68,17 @@ class FsedpOptMain(xDSLOptMain):
     def apply_passes(self, prog: ModuleOp) -> None:
         # Named pipelines (-p fsedp) run as their individual passes, so --time-passes and
         # --print-between-passes see each one; they read the module's strategy options.
-        from fsedp_compiler.pipelines import expand_pipelines
+        from fsedp_compiler.pipelines import expand_pipelines, record_strategy
 
-        passes = expand_pipelines(self.pipeline.passes, prog)
+        groups = expand_pipelines(self.pipeline.passes, prog)
+        passes = tuple(p for _, group in groups for p in group)
+        self._resolved: dict[int, dict[str, object]] = {}
         with perf.paused_gc():
             PassPipeline(passes, self._between_passes).apply(self.ctx, prog)
+        for name, group in groups:
+            if name is not None:
+                resolved = [self._resolved[id(p)] for p in group]
+                record_strategy(prog, name, group, resolved)
         if self.args.emit_programs:
             from backends.asm import emit_programs
 
@@ -88,8 +94,10 @@ class FsedpOptMain(xDSLOptMain):
         """xDSL's callback (timing, verification, --print-between-passes), without verifying
         again after a pass that does not change the module: on a lowered module that takes
         as long as the rest of the compile."""
-        from fsedp_compiler.pipelines import changes_ir
+        from fsedp_compiler.pipelines import changes_ir, resolved_options_of
 
+        if previous is not None:
+            self._resolved[id(previous)] = resolved_options_of(previous, module)
         disabled = self.args.disable_verify
         unchanged = previous is not None and not changes_ir(previous)
         self.args.disable_verify = disabled or unchanged  # the option xDSL's callback reads

@@ -26,14 +26,8 @@ import lark
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
-    ArrayAttr,
-    BoolAttr,
-    DictionaryAttr,
-    FloatAttr,
-    IntegerAttr,
     ModuleOp,
     StringAttr,
-    f64,
 )
 from xdsl.ir import Attribute
 from xdsl.utils.frontend import Frontend
@@ -42,9 +36,8 @@ from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.moe import LayerOp, ModelAttr
 from fsedp_compiler import presets, routing
 from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.record import record
 
-STRATEGY_ATTR = "fsedp.strategy"
-STRATEGY_OPTIONS_ATTR = "fsedp.strategy_options"
 ROUTING_SOURCE_ATTR = "fsedp.routing"
 KNOWN_STRATEGIES = ("fsedp", "fsedp-paired", "ep", "hydra")
 DEFAULT_SEED = 0
@@ -637,31 +630,17 @@ def model_attr(model: presets.ModelSpec) -> ModelAttr:
     )
 
 
-def _option_attr(value: Any) -> Attribute:
-    if isinstance(value, bool):
-        return BoolAttr.from_bool(value)
-    if isinstance(value, int):
-        return IntegerAttr(value, 64)
-    if isinstance(value, float):
-        return FloatAttr(value, f64)
-    if isinstance(value, list):
-        return ArrayAttr([_option_attr(v) for v in value])
-    return StringAttr(str(value))
-
-
 def build_module(program: MoeProgram) -> ModuleOp:
     """The moe-level IR of a resolved `.moe` program."""
     attributes: dict[str, Attribute] = {
         SYSTEM_ATTR_NAME: system_attr(program.system),
         ROUTING_SOURCE_ATTR: StringAttr(program.routing_source),
     }
-    if program.strategy is not None:
-        attributes[STRATEGY_ATTR] = StringAttr(program.strategy)
-        attributes[STRATEGY_OPTIONS_ATTR] = DictionaryAttr(
-            {k: _option_attr(v) for k, v in program.strategy_options.items()}
-        )
     layer = LayerOp("layer0", model_attr(program.model), program.routing)
-    return ModuleOp([layer], attributes=attributes)
+    module = ModuleOp([layer], attributes=attributes)
+    if program.strategy is not None:
+        record(module, program.strategy, program.strategy_options)
+    return module
 
 
 @dataclass(frozen=True)

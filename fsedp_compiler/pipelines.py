@@ -26,24 +26,18 @@ from importlib import import_module
 from typing import ClassVar
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import (
-    ArrayAttr,
-    DictionaryAttr,
-    FloatAttr,
-    IntegerAttr,
-    IntegerType,
-    ModuleOp,
-    StringAttr,
-)
-from xdsl.ir import Attribute
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 from xdsl.utils.arg_spec import ArgSpec, parse_pipeline
 
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.perf import paused_gc
+from fsedp_compiler.record import (
+    module_options,
+    module_strategy,
+    record,
+)
 
-STRATEGY_ATTR = "fsedp.strategy"
-STRATEGY_OPTIONS_ATTR = "fsedp.strategy_options"
 DEFAULT_STRATEGY = "fsedp-paired"
 
 # pass name -> (module, class); imported only when the pass is used
@@ -63,27 +57,32 @@ PASSES: dict[str, tuple[str, str]] = {
 _FSEDP_COMMON = (
     "partition-tokens{policy=block},shard-experts{slices=0 min-slices=16 buffers=0},"
     "order-loads{order=ORDER},distribute-slices{mode=MODE},"
-    "schedule-trajectories{shape=tour skip-idle=true entry=nearest-need},"
+    "schedule-trajectories{shape=tree skip-idle=true entry=nearest-need},"
     "virtualize{slice-buffers=0 reserve=1},lower-to-cisa,verify-programs"
 )
 _EP_COMMON = (
     "partition-tokens{policy=block},place-experts{policy=POLICY},dispatch-tokens{schedule=ring},"
-    "shard-experts{slices=0 min-slices=1 buffers=2},order-loads{order=ORDER},"
-    "distribute-slices{mode=nearest},virtualize{slice-buffers=2 reserve=0},lower-to-cisa,"
-    "verify-programs"
+    "shard-experts{slices=0 min-slices=16 buffers=0},order-loads{order=paired},"
+    "distribute-slices{mode=even},"
+    "schedule-trajectories{shape=tree skip-idle=true entry=nearest-need},"
+    "virtualize{slice-buffers=0 reserve=0},lower-to-cisa,verify-programs"
 )
 
+# The defaults of the options no strategy is defined by were chosen by the staged grid search of
+# benchmarks/tune_defaults.py, the same search for every strategy (docs/compiler.md, "Choosing
+# the defaults").
 PIPELINES: dict[str, str] = {
-    # micro-sliced experts streamed along trajectories, load order by id, each expert's slices
-    # on one channel
+    # micro-sliced experts streamed along trajectories; the ablation of paired loading: load
+    # order by id, each expert's slices on one channel
     "fsedp": _FSEDP_COMMON.replace("ORDER", "id").replace("MODE", "per-expert"),
-    # the paper's full scheme: paired hot/cold load order, slices dealt evenly over the channels
+    # the paper's full scheme: paired loading (kept in step with DDR), slices dealt evenly over
+    # the channels
     "fsedp-paired": _FSEDP_COMMON.replace("ORDER", "paired").replace("MODE", "even"),
-    # expert parallelism: whole experts round-robin, tokens dispatched to them; prefetch of the
-    # next expert (or slice) in a second buffer
-    "ep": _EP_COMMON.replace("POLICY", "round-robin").replace("ORDER", "id"),
-    # EP with popularity-aware placement and hot/cold load order
-    "hydra": _EP_COMMON.replace("POLICY", "hydra").replace("ORDER", "paired"),
+    # expert parallelism: experts round-robin over the chiplets, tokens dispatched to them; each
+    # home streams its experts' slices with the same loading machinery as FSE-DP
+    "ep": _EP_COMMON.replace("POLICY", "round-robin"),
+    # EP with popularity-aware placement (Hydra, DAC 2025)
+    "hydra": _EP_COMMON.replace("POLICY", "hydra"),
 }
 
 PIPELINE_OPTIONS = ("verify",)
@@ -111,32 +110,6 @@ def _params(value: object) -> tuple:
     if isinstance(value, (list, tuple)):
         return tuple(value)
     return (value,)
-
-
-def _python(attr: Attribute) -> object:
-    if isinstance(attr, IntegerAttr):
-        is_bool = isinstance(attr.type, IntegerType) and attr.type.width.data == 1
-        return bool(attr.value.data) if is_bool else attr.value.data
-    if isinstance(attr, FloatAttr):
-        return attr.value.data
-    if isinstance(attr, StringAttr):
-        return attr.data
-    if isinstance(attr, ArrayAttr):
-        return [_python(a) for a in attr.data]
-    return str(attr)
-
-
-def module_strategy(module: ModuleOp) -> str | None:
-    attr = module.attributes.get(STRATEGY_ATTR)
-    return attr.data if isinstance(attr, StringAttr) else None
-
-
-def module_options(module: ModuleOp) -> dict[str, object]:
-    """The `.moe` strategy block's options stored on the module, as Python values."""
-    attr = module.attributes.get(STRATEGY_OPTIONS_ATTR)
-    if not isinstance(attr, DictionaryAttr):
-        return {}
-    return {key: _python(value) for key, value in attr.data.items()}
 
 
 def _specs(name: str) -> list[ArgSpec]:
@@ -224,7 +197,7 @@ class StrategyPipeline(ModulePass):
         return pipeline_passes(self.name, options)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        run_passes(ctx, op, self.expand(op))
+        run_passes(ctx, op, self.expand(op), strategy=self.name)
 
 
 def _unwrapped(options: tuple[tuple[str, tuple], ...]) -> dict[str, object]:
@@ -240,28 +213,76 @@ def _strategy_pass(name: str) -> type[StrategyPipeline]:
 STRATEGY_PASSES: dict[str, type[StrategyPipeline]] = {n: _strategy_pass(n) for n in PIPELINES}
 
 
-def expand_pipelines(passes: tuple[ModulePass, ...], module: ModuleOp) -> tuple[ModulePass, ...]:
-    """`passes` with every named pipeline replaced by its passes for `module`."""
-    expanded: list[ModulePass] = []
-    for p in passes:
-        expanded.extend(p.expand(module) if isinstance(p, StrategyPipeline) else [p])
-    return tuple(expanded)
+def expand_pipelines(
+    passes: tuple[ModulePass, ...], module: ModuleOp
+) -> list[tuple[str | None, list[ModulePass]]]:
+    """`passes` in groups: each named pipeline (its name and its passes for `module`), each
+    other pass alone (None and the pass)."""
+    return [
+        (p.name, p.expand(module)) if isinstance(p, StrategyPipeline) else (None, [p])
+        for p in passes
+    ]
 
 
 def run_passes(
-    ctx: Context, module: ModuleOp, passes: list[ModulePass], *, verify_ir: bool = True
+    ctx: Context,
+    module: ModuleOp,
+    passes: list[ModulePass],
+    *,
+    verify_ir: bool = True,
+    strategy: str | None = None,
 ) -> None:
-    """Apply `passes` in order, verifying the module after each one that changes it.
+    """Apply `passes` in order, verifying the module after each one that changes it; when they
+    are the pipeline of `strategy`, record what ran (`record_strategy`).
 
     `verify_ir=False` skips xDSL's structural verifier after `lower-to-cisa` only: there it
     re-checks tens of thousands of ops the lowering has just built through the typed op
     constructors, and takes half the compile time. `verify-programs` still checks them.
     """
+    resolved: list[dict[str, object]] = []
     with paused_gc():
         for p in passes:
             p.apply(ctx, module)
+            resolved.append(resolved_options_of(p, module))
             if changes_ir(p) and (verify_ir or p.name != "lower-to-cisa"):
                 module.verify()
+    if strategy is not None:
+        record_strategy(module, strategy, passes, resolved)
+
+
+def resolved_options_of(p: ModulePass, module: ModuleOp) -> dict[str, object]:
+    """The options `p` ran with, read right after it ran (automatic choices resolved)."""
+    return p.resolved_options(module) if p.name in PASSES else {}
+
+
+def resolved_options(
+    name: str, passes: list[ModulePass], resolved: list[dict[str, object]]
+) -> dict[str, object]:
+    """Every option of pipeline `name` as it ran: the value of each pass's option, automatic
+    choices (`slices=0`, `slice-buffers=0`, ...) replaced by what the pass chose (`resolved`,
+    one dictionary per pass, from `resolved_options_of`). Keys are the names `pipeline_passes`
+    accepts: unqualified where one pass has the option, else `<pass>-<option>`; plus `verify`."""
+    specs = _specs(name)
+    owners: dict[str, int] = {}
+    for spec in specs:
+        for option in pass_class(spec.name).option_names():
+            owners[option] = owners.get(option, 0) + 1
+    values: dict[str, object] = {}
+    for p, options in zip(passes, resolved, strict=True):
+        for option, value in options.items():
+            key = option if owners.get(option, 0) == 1 else f"{p.name}-{option}"
+            values[key] = value
+    values["verify"] = any(p.name == "verify-programs" for p in passes)
+    return values
+
+
+def record_strategy(
+    module: ModuleOp, name: str, passes: list[ModulePass], resolved: list[dict[str, object]]
+) -> None:
+    """Write what ran onto the module: `fsedp.strategy` (the pipeline) and
+    `fsedp.strategy_options` (every option as resolved, see `resolved_options`), replacing what
+    the input declared. Manifests, reports and `fsedp-sim` on the lowered IR read them."""
+    record(module, name, resolved_options(name, passes, resolved))
 
 
 def changes_ir(p: ModulePass) -> bool:
@@ -290,7 +311,8 @@ def compile_module(
     name = strategy or declared or DEFAULT_STRATEGY
     options = module_options(module) if declared == name else {}
     options.update(overrides or {})
-    run_passes(Context(), module, pipeline_passes(name, options), verify_ir=verify_ir)
+    passes = pipeline_passes(name, options)
+    run_passes(Context(), module, passes, verify_ir=verify_ir, strategy=name)
     return module
 
 

@@ -244,7 +244,7 @@ def _corner_chiplets(rows: int, cols: int) -> tuple[int, ...]:
     return (0, cols - 1, (rows - 1) * cols, rows * cols - 1)
 
 
-def _paper_mesh(size: int, channel_gbps: float) -> SystemSpec:
+def _paper_mesh(size: int, channel_gbps: float, slice_buffers: int) -> SystemSpec:
     # The study keeps four corner DDR channels at every mesh size and scales their bandwidth.
     return SystemSpec(
         name=f"paper-{size}x{size}",
@@ -257,16 +257,20 @@ def _paper_mesh(size: int, channel_gbps: float) -> SystemSpec:
         d2d_gbps=288.0,
         hop_latency_cycles=DEFAULT_HOP_LATENCY_CYCLES,
         element_bytes=1,
-        slice_buffers=12,
+        slice_buffers=slice_buffers,
     )
 
 
 _BASE_DDR_GBPS = 25.6
 
 SYSTEM_PRESETS: dict[str, SystemSpec] = {
-    "paper-2x2": _paper_mesh(2, _BASE_DDR_GBPS),
-    "paper-3x3": _paper_mesh(3, 38.4),  # 1.5 x 25.6, written out: 1.5 * 25.6 is 38.400000000000006
-    "paper-4x4": _paper_mesh(4, 51.2),  # 2 x 25.6
+    # The study's 12 slice buffers are for its 2x2 mesh. A slice in transit holds a buffer on
+    # every stop it has reached, and trajectories on larger meshes are deeper: 2 more buffers per
+    # extra hop of mesh diameter (an assumption; docs/compiler.md, "Buffers").
+    "paper-2x2": _paper_mesh(2, _BASE_DDR_GBPS, 12),
+    # 1.5 x 25.6, written out: 1.5 * 25.6 is 38.400000000000006
+    "paper-3x3": _paper_mesh(3, 38.4, 16),
+    "paper-4x4": _paper_mesh(4, 51.2, 20),  # 2 x 25.6
 }
 
 # hidden / expert FFN / routed experts / shared / top-k / MoE layers, from each model's config.json.

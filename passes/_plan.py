@@ -12,6 +12,7 @@ raises `FsedpError` (never a traceback) naming the pass and the numbers involved
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,6 +33,7 @@ from dialects.chiplet import (
     DispatchOp,
     ExpertOp,
     PartitionOp,
+    PlacementOp,
     SystemAttr,
 )
 from dialects.moe import LayerOp
@@ -81,6 +83,11 @@ class FsedpPass(ModulePass):
                 )
         return super().from_spec(spec)
 
+    def resolved_options(self, module: ModuleOp) -> dict[str, object]:
+        """The options as they ran on `module` (after `apply`): a pass that chooses a value
+        automatically (`slices=0`, ...) reports the value it chose."""
+        return {f.name.replace("_", "-"): getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def error(self, message: str) -> FsedpError:
         return FsedpError(f"{self.name}: {message}")
 
@@ -107,6 +114,42 @@ def trajectories(op: ExpertOp) -> list[tuple[int, ...]] | None:
     if not isinstance(attr, ArrayAttr):
         return None
     return [stops.get_values() for stops in attr.data]
+
+
+def trajectory_parents(op: ExpertOp) -> list[tuple[int, ...]] | None:
+    """The chiplet each stop of each slice receives from (-1 for the entry): the `parents`
+    array of a tree, or for a path the previous stop."""
+    attr = op.attributes.get("parents")
+    if isinstance(attr, ArrayAttr):
+        return [parents.get_values() for parents in attr.data]
+    paths = trajectories(op)
+    return None if paths is None else [(-1, *stops[:-1]) for stops in paths]
+
+
+def trajectory_depth(stops: Sequence[int], parents: Sequence[int]) -> int:
+    """Forwarding steps from the entry to the farthest stop (a path of n stops: n - 1)."""
+    depth = {stops[0]: 0}
+    for stop, parent in zip(stops[1:], parents[1:], strict=True):
+        depth[stop] = depth[parent] + 1
+    return max(depth.values())
+
+
+def buffers_needed(depth: int, balance: float) -> int:
+    """Slice buffers per chiplet that keep DDR and the engines streaming: 4 + 2·depth + 4·balance,
+    rounded up.
+
+    `depth` is the deepest trajectory (forwarding steps from a slice's entry to its farthest
+    stop); `balance` is min(ρ, 1/ρ) for ρ = the busiest chiplet's compute time over the layer's
+    DDR time, 1 when the two are equal. A stop forwards a slice only once it has fully arrived,
+    so a slice holds a buffer on every stop between its load and the farthest one while in
+    transit (2 per step: the one arriving and the one leaving); when neither DDR nor compute
+    dominates, the engines' backlog swings around the DDR stream and needs up to 4 more; 4 are
+    the slice being loaded, the one computing and R4's reserve. The constants come from sweeping
+    the buffer count for the four study models at 16-1024 tokens on 2x2 and 4x4 meshes with
+    `paired` loading and tree trajectories (docs/compiler.md, "Buffers"): 8-9 buffers reach the
+    bound on DDR-bound 2x2 layers, 12 at the balance point (256 tokens), 16-20 on 4x4.
+    """
+    return 4 + math.ceil(2 * depth + 4 * balance)
 
 
 # -- the layer --------------------------------------------------------------------------------
@@ -335,6 +378,44 @@ def expert_chiplet_tokens(layer: Layer, owners: Sequence[int]) -> dict[int, list
             per_chiplet[chiplet].append(token)
         result[expert] = per_chiplet
     return result
+
+
+def expert_homes(module: ModuleOp) -> tuple[int, ...] | None:
+    """`homes[e]` of every routed expert under expert parallelism (`place-experts`), or None."""
+    placement = find_op(module, PlacementOp)
+    return None if placement is None else placement.homes.get_values()
+
+
+def computed_tokens(module: ModuleOp, layer: Layer) -> dict[int, list[int]]:
+    """For each used expert, how many of its tokens each chiplet applies it to.
+
+    Every chiplet computes its own tokens (FSE-DP, and shared experts under expert parallelism);
+    under expert parallelism (`chiplet.placement`) a routed expert's home computes all of them.
+    """
+    per_chiplet = expert_chiplet_tokens(layer, token_owners(module, layer))
+    homes = expert_homes(module)
+    counts: dict[int, list[int]] = {}
+    for expert, chiplets in per_chiplet.items():
+        counts[expert] = [len(tokens) for tokens in chiplets]
+        if homes is not None and not layer.is_shared(expert):
+            home = homes[expert]
+            counts[expert] = [0] * layer.chiplets
+            counts[expert][home] = sum(len(tokens) for tokens in chiplets)
+    return counts
+
+
+def compute_balance(module: ModuleOp, layer: Layer) -> float:
+    """min(ρ, 1/ρ) for ρ = the busiest chiplet's compute cycles over the layer's DDR cycles
+    (every used expert's bytes once, over all channels' bandwidth): 1 when neither dominates."""
+    system = layer.system
+    counts = np.array(list(computed_tokens(module, layer).values()), dtype=np.float64)
+    per_token = 2 * 3 * layer.hidden * layer.ffn / system.ops_per_cycle.data
+    compute = float(counts.sum(axis=0).max()) * per_token
+    ddr_bytes_per_cycle = sum(gbps for gbps, _ in system.ddr) / system.clock_ghz.data
+    ddr = len(counts) * 3 * layer.hidden * layer.ffn * layer.weight_bytes / ddr_bytes_per_cycle
+    if compute <= 0 or ddr <= 0:
+        return 0.0
+    return min(compute / ddr, ddr / compute)
 
 
 def activation_rows(module: ModuleOp, layer: Layer) -> list[int]:

@@ -3,7 +3,8 @@
 Under expert parallelism a token travels to the home of each of its experts (`place-experts`)
 and its partial output comes back. The pass plans one exchange per (source chiplet, home)
 pair: a `chiplet.dispatch from c to h tokens [...]` op listing the tokens of chiplet c that use
-at least one expert homed on h (shared experts included). Each token is sent to a home once,
+at least one routed expert homed on h (shared experts have no home: every chiplet applies them
+to its own tokens). Each token is sent to a home once,
 however many of its experts live there; the home sums those experts' outputs and returns one
 vector per token, which the source adds to its own output rows.
 
@@ -59,7 +60,7 @@ class DispatchTokensPass(FsedpPass):
         chiplets = layer.chiplets
         needed: list[list[set[int]]] = [[set() for _ in range(chiplets)] for _ in range(chiplets)]
         for token, source in enumerate(owners):
-            for expert in layer.experts_of_token(token):
+            for expert in layer.routing[token].tolist():
                 home = homes[expert]
                 if home != source:
                     needed[source][home].add(token)

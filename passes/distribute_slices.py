@@ -1,7 +1,8 @@
-"""`distribute-slices{mode=even|sequential|per-expert|nearest}`: slices to DDR channel queues (R3).
+"""`distribute-slices{mode=even|sequential|per-expert|nearest}`: slices to DDR channel queues (R3),
+and the channel queues merged into the issue order.
 
 Each slice is loaded through one DDR channel; the pass stores the channel of every slice as the
-`channels` array of its `chiplet.expert`. It walks the slices in load order (`order-loads`'s
+`channels` array of its `chiplet.expert`. It walks the slices in priority order (`order-loads`'s
 `order` when present, else by expert id), so with K channels:
 
 - `even`: round-robin over the stream, slice i to channel `i mod K`: consecutive loads use
@@ -9,8 +10,17 @@ Each slice is loaded through one DDR channel; the pass stores the channel of eve
 - `sequential`: the stream cut into K contiguous runs, the k-th run to channel k.
 - `per-expert`: all slices of an expert on one channel, experts dealt round-robin in order of
   their first slice in the stream.
-- `nearest` (for EP and Hydra; needs `place-experts`): each slice from the channel whose attached
-  chiplet is fewest hops from the expert's home, ties to the channel with fewer bytes so far.
+- `nearest` (needs `place-experts`): each slice of a routed expert from the channel whose
+  attached chiplet is fewest hops from the expert's home, ties to the channel with fewer bytes
+  so far; slices of shared experts (computed everywhere) to the channel with fewest bytes.
+
+Channel-parallel loading: each channel loads its own slices in priority order, and the pass
+then rewrites `order` into the issue order, the order in which every program visits its slices
+and every channel numbers its loads (`lower-to-cisa`). It merges the channel queues by the cycle
+each load would start if every channel streamed its queue back to back (its bytes so far over
+its bandwidth), ties by priority. So a chiplet never waits for one channel's slice while the
+others' next slices queue behind it, and every channel's own order is kept. With `even` dealing
+over equal channels the merge is the priority order itself.
 
 Before (2 channels):
 
@@ -19,7 +29,8 @@ chiplet.expert 0 slices 2 bytes 192 tokens 5 {order = array<i64: 0, 2>}
 chiplet.expert 1 slices 2 bytes 192 tokens 1 {order = array<i64: 1, 3>}
 ```
 
-After `distribute-slices{mode=even}`:
+After `distribute-slices{mode=per-expert}` (expert 0 on channel 0, expert 1 on channel 1, both
+queues start at once):
 
 ```mlir
 chiplet.expert 0 slices 2 bytes 192 tokens 5 {order = array<i64: 0, 2>, channels = array<i64: 0, 0>}
@@ -34,13 +45,13 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
-from dialects.chiplet import ExpertOp, PlacementOp
+from dialects.chiplet import ExpertOp
 from dialects.fast_ops import i64_array
 from passes._plan import (
     FsedpPass,
     Layer,
     SliceRef,
-    find_op,
+    expert_homes,
     load_order,
     read_layer,
     require_experts,
@@ -62,11 +73,16 @@ class DistributeSlicesPass(FsedpPass):
         layer = read_layer(op, self.name)
         experts = require_experts(op, self.name)
         stream = load_order(experts)
+        assigned = self._assign(op, layer, stream)
         channels: dict[ExpertOp, list[int]] = {e: [0] * e.slices.value.data for e in experts}
-        for ref, channel in zip(stream, self._assign(op, layer, stream), strict=True):
+        order: dict[ExpertOp, list[int]] = {e: [0] * e.slices.value.data for e in experts}
+        for ref, channel in zip(stream, assigned, strict=True):
             channels[ref.op][ref.index] = channel
-        for expert, values in channels.items():
-            expert.attributes["channels"] = i64_array(values)
+        for position, k in enumerate(issue_order(layer, stream, assigned)):
+            order[stream[k].op][stream[k].index] = position
+        for expert in experts:
+            expert.attributes["order"] = i64_array(order[expert])
+            expert.attributes["channels"] = i64_array(channels[expert])
 
     def _assign(self, module: ModuleOp, layer: Layer, stream: list[SliceRef]) -> list[int]:
         """The channel of every slice of the stream, in stream order."""
@@ -80,22 +96,34 @@ class DistributeSlicesPass(FsedpPass):
             for ref in stream:
                 rank.setdefault(ref.expert, len(rank))
             return [rank[ref.expert] % count for ref in stream]
-        placement = find_op(module, PlacementOp)
-        if placement is None:
+        homes = expert_homes(module)
+        if homes is None:
             raise self.error(
                 "mode=nearest needs expert homes; run place-experts first (it belongs to "
                 "the ep and hydra pipelines)"
             )
-        homes = placement.homes.get_values()
         attached = [chiplet for _, chiplet in layer.system.ddr]
         channel_bytes = [0] * count
         result = []
         for ref in stream:
-            home = homes[ref.expert]
-            best = min(
-                range(count),
-                key=lambda k: (layer.system.hops(attached[k], home), channel_bytes[k], k),
-            )
+            if layer.is_shared(ref.expert):  # computed on every chiplet: no nearest home
+                distance = [0] * count
+            else:
+                distance = [layer.system.hops(c, homes[ref.expert]) for c in attached]
+            best = min(range(count), key=lambda k: (distance[k], channel_bytes[k], k))
             channel_bytes[best] += layer.slice_bytes(ref.slices, ref.index)
             result.append(best)
         return result
+
+
+def issue_order(layer: Layer, stream: list[SliceRef], channels: list[int]) -> list[int]:
+    """Indices into `stream` in issue order: the channel queues (each in stream order) merged by
+    the cycle each load would start if every channel streamed its queue back to back; ties by
+    stream position. A channel's start times only grow along its queue, so its order is kept."""
+    bytes_per_cycle = [gbps / layer.system.clock_ghz.data for gbps, _ in layer.system.ddr]
+    busy = [0.0] * len(bytes_per_cycle)
+    starts = []
+    for ref, channel in zip(stream, channels, strict=True):
+        starts.append(busy[channel])
+        busy[channel] += layer.slice_bytes(ref.slices, ref.index) / bytes_per_cycle[channel]
+    return sorted(range(len(stream)), key=lambda k: (starts[k], k))

@@ -60,19 +60,13 @@ from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, StringAttr
 from xdsl.ir import Attribute, Operation, Region, SSAValue
 
 from dialects import cisa
-from dialects.chiplet import (
-    BuffersOp,
-    DispatchOp,
-    ExpertOp,
-    PartitionOp,
-    PlacementOp,
-)
+from dialects.chiplet import BuffersOp, DispatchOp, ExpertOp, PartitionOp
 from dialects.fast_ops import block_of, i32_array, i64_attr, new_op
 from passes._plan import (
     FsedpPass,
     Layer,
     expert_chiplet_tokens,
-    find_op,
+    expert_homes,
     find_ops,
     int_array,
     load_order,
@@ -81,6 +75,7 @@ from passes._plan import (
     require_op,
     tokens_by_chiplet,
     trajectories,
+    trajectory_parents,
 )
 
 _WEIGHT = cisa.BufferKindAttr(cisa.BufferKind.WEIGHT)
@@ -226,28 +221,24 @@ class LowerToCisaPass(FsedpPass):
         experts = require_experts(op, self.name)
         owners = require_op(op, PartitionOp, self.name, "partition-tokens").owners.get_values()
         buffers = require_op(op, BuffersOp, self.name, "virtualize")
-        channels = {e.expert.value.data: int_array(e, "channels") for e in experts}
-        for expert, per_slice in channels.items():
-            if per_slice is None:
-                raise self.error(
-                    f"{layer.expert_name(expert)} has no DDR channels; run distribute-slices first"
-                )
-        slots = buffers.slots.value.data
-        builders = [ProgramBuilder(c, layer.token_bytes, slots) for c in range(layer.chiplets)]
+        plan = self._slice_plan(layer, experts)
+        builders = [
+            ProgramBuilder(c, layer.token_bytes, buffers.slots.value.data)
+            for c in range(layer.chiplets)
+        ]
         for builder, tokens in zip(
             builders, tokens_by_chiplet(owners, layer.chiplets), strict=True
         ):
             builder.open(tokens)
         per_chiplet = expert_chiplet_tokens(layer, owners)
-        placement = find_op(op, PlacementOp)
-        reserve = buffers.reserve.value.data
-        if placement is None:
-            self._stream(layer, experts, channels, builders, per_chiplet, reserve)
-        else:
-            homes = placement.homes.get_values()
-            self._expert_parallel(
-                op, layer, experts, channels, builders, per_chiplet, homes, reserve
-            )
+        homes = expert_homes(op)
+        exchange = _Exchange(op, layer, builders, per_chiplet, homes) if homes else None
+        if exchange is not None:
+            self._check_dispatch(layer, per_chiplet, homes, exchange.plan)
+            exchange.send_inputs()
+        self._stream(layer, experts, plan, builders, per_chiplet, exchange, buffers)
+        if exchange is not None:
+            exchange.return_outputs()
         programs = [builder.close() for builder in builders]
         if not self.keep_plan:
             for plan_op in [o for o in op.body.block.ops if o.name in PLAN_OPS]:
@@ -255,117 +246,70 @@ class LowerToCisaPass(FsedpPass):
                 plan_op.erase()
         op.body.block.add_ops(programs)
 
+    def _slice_plan(self, layer: Layer, experts: list[ExpertOp]) -> dict[int, tuple]:
+        """Per expert id: its channels, stops and parents, one entry per slice."""
+        plan = {}
+        for expert in experts:
+            e = expert.expert.value.data
+            channels, stops = int_array(expert, "channels"), trajectories(expert)
+            if channels is None:
+                raise self.error(
+                    f"{layer.expert_name(e)} has no DDR channels; run distribute-slices first"
+                )
+            if stops is None:
+                raise self.error(
+                    f"{layer.expert_name(e)} has no trajectories; run schedule-trajectories first"
+                )
+            plan[e] = (channels, stops, trajectory_parents(expert))
+        return plan
+
     def _stream(
         self,
         layer: Layer,
         experts: list[ExpertOp],
-        channels: dict[int, tuple[int, ...]],
+        plan: dict[int, tuple],
         builders: list[ProgramBuilder],
         per_chiplet: dict[int, list[list[int]]],
-        reserve: int,
+        exchange: _Exchange | None,
+        buffers: BuffersOp,
     ) -> None:
-        paths = {e.expert.value.data: trajectories(e) for e in experts}
-        for expert, path in paths.items():
-            if path is None:
-                raise self.error(
-                    f"{layer.expert_name(expert)} has no trajectories; run schedule-trajectories "
-                    "(FSE-DP) or place-experts (EP, Hydra) first"
-                )
+        """Every slice in the global load order: loaded at its entry, forwarded from each stop
+        to the stops that receive it from there, applied at every stop to the tokens there."""
+        reserve = buffers.reserve.value.data
         seq = [0] * len(layer.system.ddr)
-        tag = 0
+        tag = exchange.first_free_tag if exchange is not None else 0
         for ref in load_order(experts):
-            stops = paths[ref.expert][ref.index]
-            channel = channels[ref.expert][ref.index]
+            channels, paths, parents = plan[ref.expert]
+            stops, sources = paths[ref.index], parents[ref.index]
+            channel = channels[ref.index]
             nbytes = layer.slice_bytes(ref.slices, ref.index)
             lo, hi = layer.slice_rows(ref.slices, ref.index)
             ops_per_token = 2 * 3 * layer.hidden * (hi - lo)
-            for position, chiplet in enumerate(stops):
-                builder = builders[chiplet]
-                if position == 0:
+            tags = {stop: tag + k for k, stop in enumerate(stops[1:])}  # the edge into each stop
+            tag += len(stops) - 1
+            for stop, source in zip(stops, sources, strict=True):
+                builder = builders[stop]
+                if source < 0:
                     w = builder.alloc_weight(nbytes, reserve)
                     builder.load(w, channel, seq[channel], nbytes, ref)
                     seq[channel] += 1
                 else:
                     w = builder.alloc_weight(nbytes)
-                    builder.recv(w, stops[position - 1], tag - 1, nbytes)
-                tokens = per_chiplet[ref.expert][chiplet]
+                    builder.recv(w, source, tags[stop], nbytes)
+                tokens = per_chiplet[ref.expert][stop]
                 if tokens:
                     builder.gemm(w, builder.x, builder.y, ref, tokens, ops_per_token)
-                if position + 1 < len(stops):
-                    builder.send(w, stops[position + 1], tag, nbytes)
-                    tag += 1
-
-    def _expert_parallel(
-        self,
-        module: ModuleOp,
-        layer: Layer,
-        experts: list[ExpertOp],
-        channels: dict[int, tuple[int, ...]],
-        builders: list[ProgramBuilder],
-        per_chiplet: dict[int, list[list[int]]],
-        homes: tuple[int, ...],
-        reserve: int,
-    ) -> None:
-        dispatches = find_ops(module, DispatchOp)
-        plan = [
-            (d.src.value.data, d.dst.value.data, list(d.tokens.get_values())) for d in dispatches
-        ]
-        self._check_dispatch(layer, per_chiplet, homes, plan)
-        hidden = layer.hidden
-        # gather and send (tag 2k), then post the receives of the inputs this chiplet computes
-        outgoing: list[list[tuple[int, int, list[int]]]] = [[] for _ in builders]
-        incoming: list[list[tuple[int, int, SSAValue, SSAValue]]] = [[] for _ in builders]
-        for k, (src, dst, tokens) in enumerate(plan):
-            builder = builders[src]
-            gathered = builder.alloc_act(tokens)
-            builder.accumulate(builder.x, gathered, tokens, hidden)
-            builder.send(gathered, dst, 2 * k, len(tokens) * layer.token_bytes)
-            outgoing[src].append((k, dst, tokens))
-            builder.held.append(gathered)
-        for k, (src, dst, tokens) in enumerate(plan):
-            builder = builders[dst]
-            inputs = builder.alloc_act(tokens)
-            builder.recv(inputs, src, 2 * k, len(tokens) * layer.token_bytes)
-            outputs = builder.alloc_act(tokens)
-            incoming[dst].append((k, src, inputs, outputs))
-        # each home streams its experts' slices in load order
-        seq = [0] * len(layer.system.ddr)
-        for ref in load_order(experts):
-            home = homes[ref.expert]
-            builder = builders[home]
-            channel = channels[ref.expert][ref.index]
-            nbytes = layer.slice_bytes(ref.slices, ref.index)
-            lo, hi = layer.slice_rows(ref.slices, ref.index)
-            ops_per_token = 2 * 3 * hidden * (hi - lo)
-            w = builder.alloc_weight(nbytes, reserve)
-            builder.load(w, channel, seq[channel], nbytes, ref)
-            seq[channel] += 1
-            tokens = per_chiplet[ref.expert][home]
-            if tokens:
-                builder.gemm(w, builder.x, builder.y, ref, tokens, ops_per_token)
-            for _, src, inputs, outputs in incoming[home]:
-                tokens = per_chiplet[ref.expert][src]
-                if tokens:
-                    builder.gemm(w, inputs, outputs, ref, tokens, ops_per_token)
-        # return the partial outputs (tag 2k+1) and add the returned ones into y
-        for builder in builders:
-            builder.free_ring()
-            for _, _, inputs, _ in incoming[builder.chiplet]:
-                builder.free(inputs)
-            for k, src, _, outputs in incoming[builder.chiplet]:
-                count = len(plan[k][2])
-                builder.send(outputs, src, 2 * k + 1, count * layer.token_bytes)
-                builder.held.append(outputs)
-        for builder in builders:
-            for k, dst, tokens in outgoing[builder.chiplet]:
-                returned = builder.alloc_act(tokens)
-                builder.recv(returned, dst, 2 * k + 1, len(tokens) * layer.token_bytes)
-                builder.accumulate(returned, builder.y, tokens, hidden)
-                builder.held.append(returned)
+                if exchange is not None and not layer.is_shared(ref.expert):
+                    exchange.apply_to_inputs(builder, w, ref, ops_per_token)
+                for child, parent in zip(stops, sources, strict=True):
+                    if parent == stop:
+                        builder.send(w, child, tags[child], nbytes)
 
     def _check_dispatch(self, layer, per_chiplet, homes, plan) -> None:
         sent = {(src, dst): set(tokens) for src, dst, tokens in plan}
         for expert, chiplets in per_chiplet.items():
+            if layer.is_shared(expert):
+                continue
             home = homes[expert]
             for chiplet, tokens in enumerate(chiplets):
                 missing = set(tokens) - sent.get((chiplet, home), set()) if chiplet != home else ()
@@ -375,3 +319,66 @@ class LowerToCisaPass(FsedpPass):
                         f"{layer.expert_name(expert)} homed on chiplet {home}, but no "
                         "chiplet.dispatch sends it there; run dispatch-tokens after place-experts"
                     )
+
+
+class _Exchange:
+    """Expert parallelism's token traffic: each `chiplet.dispatch` k gathers the listed rows of
+    the source's `x` into a fresh buffer (`accumulate`) and sends it to the home (tag 2k), which
+    posts its `recv` early and allocates output rows for it; the home applies its experts'
+    slices to them too; at the end the home sends the partial outputs back (tag 2k+1) and the
+    source adds them into its `y`."""
+
+    def __init__(self, module, layer, builders, per_chiplet, homes):
+        self.layer = layer
+        self.builders = builders
+        self.per_chiplet = per_chiplet
+        self.homes = homes
+        self.plan = [
+            (d.src.value.data, d.dst.value.data, list(d.tokens.get_values()))
+            for d in find_ops(module, DispatchOp)
+        ]
+        self.first_free_tag = 2 * len(self.plan)
+        self.incoming: list[list[tuple[int, int, SSAValue, SSAValue]]] = [[] for _ in builders]
+        self.outgoing: list[list[tuple[int, int, list[int]]]] = [[] for _ in builders]
+
+    def send_inputs(self) -> None:
+        layer, builders = self.layer, self.builders
+        for k, (src, dst, tokens) in enumerate(self.plan):
+            builder = builders[src]
+            gathered = builder.alloc_act(tokens)
+            builder.accumulate(builder.x, gathered, tokens, layer.hidden)
+            builder.send(gathered, dst, 2 * k, len(tokens) * layer.token_bytes)
+            self.outgoing[src].append((k, dst, tokens))
+            builder.held.append(gathered)
+        for k, (src, dst, tokens) in enumerate(self.plan):
+            builder = builders[dst]
+            inputs = builder.alloc_act(tokens)
+            builder.recv(inputs, src, 2 * k, len(tokens) * layer.token_bytes)
+            outputs = builder.alloc_act(tokens)
+            self.incoming[dst].append((k, src, inputs, outputs))
+
+    def apply_to_inputs(self, builder: ProgramBuilder, w: SSAValue, ref, ops_per_token) -> None:
+        """At a routed expert's home: the slice on every received buffer's tokens using it."""
+        if self.homes[ref.expert] != builder.chiplet:
+            return
+        for _, src, inputs, outputs in self.incoming[builder.chiplet]:
+            tokens = self.per_chiplet[ref.expert][src]
+            if tokens:
+                builder.gemm(w, inputs, outputs, ref, tokens, ops_per_token)
+
+    def return_outputs(self) -> None:
+        layer = self.layer
+        for builder in self.builders:
+            builder.free_ring()
+            for _, _, inputs, _ in self.incoming[builder.chiplet]:
+                builder.free(inputs)
+            for k, src, _, outputs in self.incoming[builder.chiplet]:
+                count = len(self.plan[k][2])
+                builder.send(outputs, src, 2 * k + 1, count * layer.token_bytes)
+                builder.held.append(outputs)
+        for builder in self.builders:
+            for k, dst, tokens in self.outgoing[builder.chiplet]:
+                returned = builder.alloc_act(tokens)
+                builder.recv(returned, dst, 2 * k + 1, len(tokens) * layer.token_bytes)
+                builder.accumulate(returned, builder.y, tokens, layer.hidden)
+                builder.held.append(returned)

@@ -1,20 +1,23 @@
 """`place-experts{policy=round-robin|nearest-ddr|hydra}`: whole-expert homes for the EP baselines.
 
-Under expert parallelism every expert lives on one chiplet, its home, which loads it (streamed
-in slices when it does not fit whole, see `shard-experts`) and computes it for every token that
-uses it; the tokens travel (`dispatch-tokens`). The pass records `homes[e]` for every expert id
-(routed, then shared) in one `chiplet.placement` op. Shared experts are placed like routed ones:
-their home receives every token.
+Under expert parallelism every routed expert lives on one chiplet, its home, which loads it
+(streamed in slices, see `shard-experts`) and computes it for every token that uses it; the
+tokens travel (`dispatch-tokens`). The pass records `homes[e]` for every routed expert id in one
+`chiplet.placement` op. Shared experts get no home: every token uses them, so they are applied
+data-parallel, each chiplet to its own tokens, their slices loaded once and streamed through
+the chiplets (`schedule-trajectories`), as any dense layer would be.
 
 - `round-robin` (default): expert e on chiplet `e mod C`.
 - `nearest-ddr`: experts dealt round-robin over the chiplets that have a DDR channel attached,
   so weights never cross the mesh (tokens do); the other chiplets only hold tokens.
-- `hydra` (popularity-aware, after Hydra, DAC 2025): experts in decreasing expected work
-  (ties by id) go to the chiplet holding most of their tokens, unless that chiplet's expected
-  work would exceed the mean by more than 10%; then to the chiplet with the most of its tokens
-  that stays under that bound, else to the least loaded. Expected work of an expert, in cycles:
-  its load at the chiplet's fair share of DDR bandwidth plus `2·3·D·F·tokens / ops_per_cycle`.
-  No token is dropped.
+- `hydra` (popularity-aware placement after Hydra, DAC 2025): longest processing time first.
+  Each used expert has a DDR time (its bytes at a chiplet's fair share, 1/C, of the total DDR
+  bandwidth) and a compute time (`2·3·D·F·tokens / ops_per_cycle`); a chiplet's finish time is
+  the larger of the sums over its experts, since its loads and its engine overlap. Experts in
+  decreasing max(DDR time, compute time) (ties by id) go to the chiplet whose finish time after
+  taking them is smallest; among equal ones, the chiplet holding most of the expert's tokens
+  (fewer tokens travel, Hydra's popularity-aware locality), then the lower id. Unused experts
+  (never loaded) keep their round-robin home. No token is dropped.
 
 Before (2x2 mesh, 4 routed experts):
 
@@ -48,16 +51,16 @@ from passes._plan import (
 )
 
 POLICIES = ("round-robin", "nearest-ddr", "hydra")
-HYDRA_SLACK = 1.1
 
 
-def expected_work(layer: Layer, expert: int) -> float:
-    """Cycles to load (at a fair 1/C share of the DDR bandwidth) and compute one expert."""
+def expert_times(layer: Layer, expert: int) -> tuple[float, float]:
+    """Cycles to load one expert at a chiplet's fair share (1/C) of the DDR bandwidth, and to
+    compute it for all its tokens."""
     system = layer.system
     share_bytes_per_cycle = sum(g for g, _ in system.ddr) / layer.chiplets / system.clock_ghz.data
     expert_bytes = 3 * layer.hidden * layer.ffn * layer.weight_bytes
     ops = 2 * 3 * layer.hidden * layer.ffn * int(layer.token_counts[expert])
-    return expert_bytes / share_bytes_per_cycle + ops / system.ops_per_cycle.data
+    return expert_bytes / share_bytes_per_cycle, ops / system.ops_per_cycle.data
 
 
 @dataclass(frozen=True)
@@ -71,12 +74,11 @@ class PlaceExpertsPass(FsedpPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         layer = read_layer(op, self.name)
-        count = layer.experts + layer.shared
         if self.policy == "round-robin":
-            homes = [e % layer.chiplets for e in range(count)]
+            homes = [e % layer.chiplets for e in range(layer.experts)]
         elif self.policy == "nearest-ddr":
             holders = sorted({chiplet for _, chiplet in layer.system.ddr})
-            homes = [holders[e % len(holders)] for e in range(count)]
+            homes = [holders[e % len(holders)] for e in range(layer.experts)]
         else:
             homes = self._hydra(op, layer)
         placement = PlacementOp.create(
@@ -87,16 +89,19 @@ class PlaceExpertsPass(FsedpPass):
     def _hydra(self, module: ModuleOp, layer: Layer) -> list[int]:
         owners = require_op(module, PartitionOp, self.name, "partition-tokens").owners
         local = expert_chiplet_tokens(layer, owners.get_values())
-        count = layer.experts + layer.shared
-        homes = [e % layer.chiplets for e in range(count)]  # unused experts: never loaded
-        work = {e: expected_work(layer, e) for e in layer.used_experts}
-        bound = HYDRA_SLACK * sum(work.values()) / layer.chiplets
-        load = [0.0] * layer.chiplets
-        for expert in sorted(work, key=lambda e: (-work[e], e)):
+        homes = [e % layer.chiplets for e in range(layer.experts)]  # unused: never loaded
+        routed = [e for e in layer.used_experts if not layer.is_shared(e)]
+        times = {e: expert_times(layer, e) for e in routed}
+        ddr = [0.0] * layer.chiplets
+        compute = [0.0] * layer.chiplets
+        for expert in sorted(routed, key=lambda e: (-max(times[e]), e)):
+            load, work = times[expert]
             held = [len(tokens) for tokens in local[expert]]
-            by_tokens = sorted(range(layer.chiplets), key=lambda c: (-held[c], load[c], c))
-            fitting = [c for c in by_tokens if load[c] + work[expert] <= bound]
-            home = fitting[0] if fitting else min(by_tokens, key=lambda c: (load[c], c))
+            home = min(
+                range(layer.chiplets),
+                key=lambda c: (max(ddr[c] + load, compute[c] + work), -held[c], c),
+            )
             homes[expert] = home
-            load[home] += work[expert]
+            ddr[home] += load
+            compute[home] += work
         return homes

@@ -15,9 +15,9 @@ Options:
   the activations of the fullest chiplet (capped at F). So auto keeps the study's 16 slices
   unless SRAM needs finer ones.
 - `min-slices=M` (default 16, the study's granularity): lower bound for auto.
-- `buffers=B` (default 0 = the system's `slice_buffers`): how many slices auto makes room for.
-  The EP pipelines use `min-slices=1 buffers=2`: whole experts when two fit (so the next one can
-  be prefetched), else the expert streamed in the fewest slices of which two fit.
+- `buffers=B` (default 0 = the system's `slice_buffers`): how many slices auto makes room for;
+  `virtualize` then takes as many of them as the schedule needs. With `buffers=0` and an SRAM
+  too small for that many one-row slices, auto makes room for 2, then 1.
 
 Before (`tiny`: hidden 16, ffn 8; 4 routed experts, experts 0..2 used):
 
@@ -43,7 +43,15 @@ from xdsl.dialects.builtin import ModuleOp
 
 from dialects.chiplet import ExpertOp
 from dialects.fast_ops import i64_attr
-from passes._plan import FsedpPass, Layer, activation_bytes, format_bytes, read_layer, replace_ops
+from passes._plan import (
+    FsedpPass,
+    Layer,
+    activation_bytes,
+    find_op,
+    format_bytes,
+    read_layer,
+    replace_ops,
+)
 
 
 @dataclass(frozen=True)
@@ -81,19 +89,38 @@ class ShardExpertsPass(FsedpPass):
         ]
         replace_ops(op, ExpertOp, experts)
 
+    def resolved_options(self, module: ModuleOp) -> dict[str, object]:
+        layer = read_layer(module, self.name)
+        expert = find_op(module, ExpertOp)
+        budget = self._budget(module, layer)[0] if self.slices == 0 else self.buffers
+        return super().resolved_options(module) | {
+            "slices": expert.slices.value.data if expert is not None else self.slices,
+            "buffers": budget,
+        }
+
     def _auto_slices(self, module: ModuleOp, layer: Layer) -> int:
+        _, rows = self._budget(module, layer)
+        needed = -(-layer.ffn // rows)
+        return min(max(self.min_slices, needed), layer.ffn)
+
+    def _budget(self, module: ModuleOp, layer: Layer) -> tuple[int, int]:
+        """The buffers auto slicing makes room for, and the FFN rows per slice that let them
+        fit next to the activations of the fullest chiplet. With `buffers=0` a tight SRAM falls
+        back to 2 buffers, then 1 (`virtualize` says whether the plan can run with that)."""
         acts = activation_bytes(module, layer)
         fullest = max(range(len(acts)), key=lambda c: acts[c])
         sram = layer.system.sram_bytes.data
         free = sram - acts[fullest]
-        buffers = self.buffers or layer.system.slice_buffers.data
         row_bytes = 3 * layer.hidden * layer.weight_bytes  # one FFN row of the three matrices
-        rows = free // (buffers * row_bytes) if free > 0 else 0
-        if rows < 1:
-            raise self.error(
-                f"{buffers} slice buffers do not fit even with one FFN row per slice: "
-                f"{buffers} x {row_bytes} B > {format_bytes(sram)} SRAM - "
-                f"{format_bytes(acts[fullest])} of activations on chiplet {fullest}"
-            )
-        needed = -(-layer.ffn // rows)
-        return min(max(self.min_slices, needed), layer.ffn)
+        wanted = self.buffers or layer.system.slice_buffers.data
+        for buffers in [wanted] if self.buffers else [wanted, 2, 1]:
+            rows = free // (buffers * row_bytes) if free > 0 else 0
+            if rows >= 1:
+                return buffers, rows
+        least = acts[fullest] + buffers * row_bytes
+        raise self.error(
+            f"{buffers} slice buffer(s) do not fit even with one FFN row per slice: "
+            f"{buffers} x {row_bytes} B > {format_bytes(sram)} SRAM - "
+            f"{format_bytes(acts[fullest])} of activations on chiplet {fullest}; it needs "
+            f"at least {format_bytes(least)} of SRAM"
+        )

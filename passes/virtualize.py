@@ -11,17 +11,24 @@ buffers, in load order, and enforces the rules:
   has a free buffer for the slice.
 
 Options:
-- `slice-buffers=N`: B = N. `0` (default) takes the system's `slice_buffers`, capped at what fits
-  in SRAM next to the activations of the fullest weight-holding chiplet.
+- `slice-buffers=N`: B = N, at most the system's `slice_buffers` (the buffers a chiplet's
+  scheduler tracks) and what fits in SRAM. `0` (default) takes what the schedule needs,
+  `4 + 2·depth + 4·balance` for the deepest trajectory and the layer's compute/DDR balance
+  (`buffers_needed` in passes/_plan.py says why), capped by the system's `slice_buffers` and by
+  what fits in SRAM next to the activations of the fullest weight-holding chiplet: the buffers
+  do not fill SRAM where more would not help, so the peak SRAM a run reports is what its
+  schedule uses.
 - `reserve=R` (default 1): buffers a DDR load leaves free (R4); must be below B.
 
-Rejected, with the numbers: a slice larger than the SRAM left next to the activations; fewer
-than 2 buffers when slices stream between chiplets (one to compute on, one to receive into);
-an explicit N that does not fit; a slice assigned to a DDR channel the system does not have, or
-a channel attached to no chiplet of the mesh. Expert parallelism (no trajectories) may run with
-one buffer: `slice-buffers=1` disables prefetching the next expert.
+Rejected, with the numbers and the least SRAM the plan needs: activations larger than SRAM;
+fewer than `reserve + 1` buffers fitting next to them (a slice larger than the SRAM left, say);
+an explicit N that does not fit, exceeds the system's or is not above `reserve`; a slice
+assigned to a DDR channel the system does not have, or a channel attached to no chiplet of the
+mesh. One buffer (with `reserve=0`) is allowed: every chiplet then receives, computes and
+forwards one slice at a time; `slice-buffers=1` is the study's EP, which never prefetches. The
+global load order keeps any number of buffers deadlock-free (docs/compiler.md).
 
-Before (SRAM 8 MiB, slices of 192 bytes, system slice_buffers 12):
+Before (SRAM 8 MiB, slices of 192 bytes, system slice_buffers 12, trajectories of depth 1):
 
 ```mlir
 chiplet.expert 0 slices 2 bytes 192 tokens 3 {..., stops = [array<i64: 0, 1>, array<i64: 1, 0>]}
@@ -31,7 +38,7 @@ After `virtualize`:
 
 ```mlir
 chiplet.expert 0 slices 2 bytes 192 tokens 3 {...}
-chiplet.buffers slots 12 reserve 1 bytes 192
+chiplet.buffers slots 6 reserve 1 bytes 192
 ```
 """
 
@@ -42,12 +49,14 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
-from dialects.chiplet import BuffersOp, ExpertOp, PlacementOp
+from dialects.chiplet import BuffersOp, ExpertOp
 from dialects.fast_ops import i64_attr
 from passes._plan import (
     FsedpPass,
     Layer,
     activation_bytes,
+    buffers_needed,
+    compute_balance,
     find_op,
     format_bytes,
     int_array,
@@ -55,6 +64,8 @@ from passes._plan import (
     replace_ops,
     require_experts,
     trajectories,
+    trajectory_depth,
+    trajectory_parents,
 )
 
 
@@ -73,56 +84,50 @@ class VirtualizePass(FsedpPass):
         layer = read_layer(op, self.name)
         experts = require_experts(op, self.name)
         self._check_channels(layer, experts)
-        holders, streaming = self._weight_holders(op, layer, experts)
+        holders, depth = self._trajectories(layer, experts)
         widest = max(experts, key=lambda e: e.bytes.value.data)
         size = widest.bytes.value.data
         sram = layer.system.sram_bytes.data
         acts = activation_bytes(op, layer)
         fullest = max(range(len(acts)), key=lambda c: (acts[c], -c))
+        minimum = self.reserve + 1  # R4: a DDR load leaves `reserve` buffers free
         if acts[fullest] > sram:
             raise self.error(
                 f"chiplet {fullest} needs {format_bytes(acts[fullest])} for "
                 f"{acts[fullest] // layer.token_bytes} token vectors of {layer.token_bytes} B, "
                 f"more than its {format_bytes(sram)} SRAM"
             )
-        fits: dict[int, int] = {}
-        for chiplet in sorted(holders):
-            room = sram - acts[chiplet]
-            if size > room:
-                raise self.error(
-                    f"a slice of {layer.expert_name(widest.expert.value.data)} is "
-                    f"{format_bytes(size)}, larger than the SRAM left on chiplet {chiplet}: "
-                    f"{format_bytes(sram)} - {format_bytes(max(acts[chiplet], 0))} of "
-                    f"activations = {format_bytes(max(room, 0))}; use more slices"
-                )
-            fits[chiplet] = room // size
+        fits = {chiplet: (sram - acts[chiplet]) // size for chiplet in sorted(holders)}
         tightest = min(fits, key=lambda c: (fits[c], c))
-        minimum = 2 if streaming else 1
+        least = acts[tightest] + minimum * size
         room_note = (
             f"chiplet {tightest} fits {fits[tightest]} slice buffer(s) of {format_bytes(size)} "
             f"in {format_bytes(sram)} SRAM next to {format_bytes(acts[tightest])} of activations"
         )
+        if fits[tightest] < minimum:
+            raise self.error(
+                f"{room_note}; with reserve={self.reserve} (R4) it needs {minimum}, so at least "
+                f"{format_bytes(least)} of SRAM with slices of {format_bytes(size)}; use more "
+                "slices or fewer tokens per chiplet"
+            )
+        hardware = layer.system.slice_buffers.data
         if self.slice_buffers:
             slots = self.slice_buffers
             if slots < minimum:
                 raise self.error(
-                    f"slice-buffers={slots}: slices streaming between chiplets need at least "
-                    "2 buffers per chiplet (one to compute on, one to receive into)"
+                    f"slice-buffers={slots} must be above reserve={self.reserve}, or no DDR "
+                    "load could ever be admitted (R4: a load leaves `reserve` buffers free)"
+                )
+            if slots > hardware:
+                raise self.error(
+                    f"slice-buffers={slots} is more than the {hardware} slice buffers per "
+                    "chiplet of the system (its slice_buffers)"
                 )
             if slots > fits[tightest]:
                 raise self.error(f"slice-buffers={slots} does not fit: {room_note}")
         else:
-            slots = min(layer.system.slice_buffers.data, fits[tightest])
-            if slots < minimum:
-                raise self.error(
-                    f"fewer than 2 slice buffers: {room_note}; FSE-DP needs 2 (one to compute "
-                    "on, one to receive into); use more slices or fewer tokens per chiplet"
-                )
-        if self.reserve >= slots:
-            raise self.error(
-                f"reserve={self.reserve} must be below the {slots} slice buffers, or no DDR "
-                "load could ever be admitted"
-            )
+            needed = buffers_needed(depth, compute_balance(op, layer))
+            slots = max(minimum, min(hardware, fits[tightest], needed))
         buffers = BuffersOp.create(
             properties={
                 "slots": i64_attr(slots),
@@ -131,6 +136,11 @@ class VirtualizePass(FsedpPass):
             }
         )
         replace_ops(op, BuffersOp, [buffers])
+
+    def resolved_options(self, module: ModuleOp) -> dict[str, object]:
+        buffers = find_op(module, BuffersOp)
+        chosen = buffers.slots.value.data if buffers is not None else self.slice_buffers
+        return super().resolved_options(module) | {"slice-buffers": chosen}
 
     def _check_channels(self, layer: Layer, experts: list[ExpertOp]) -> None:
         system = layer.system
@@ -158,18 +168,19 @@ class VirtualizePass(FsedpPass):
                         f"(0..{len(ddr) - 1})"
                     )
 
-    def _weight_holders(
-        self, module: ModuleOp, layer: Layer, experts: list[ExpertOp]
-    ) -> tuple[set[int], bool]:
-        """The chiplets that hold weight buffers, and whether slices stream between them."""
-        paths = [trajectories(e) for e in experts]
-        if all(p is not None for p in paths):
-            return {c for per_slice in paths for stops in per_slice for c in stops}, True
-        placement = find_op(module, PlacementOp)
-        if placement is None:
-            raise self.error(
-                "the plan has neither trajectories nor expert homes; run schedule-trajectories "
-                "(FSE-DP) or place-experts (EP, Hydra) first"
-            )
-        homes = placement.homes.get_values()
-        return {homes[e.expert.value.data] for e in experts}, False
+    def _trajectories(self, layer: Layer, experts: list[ExpertOp]) -> tuple[set[int], int]:
+        """The chiplets that hold weight buffers, and the deepest trajectory (forwarding steps
+        from a slice's entry to its farthest stop; 0 when no slice streams between chiplets)."""
+        holders: set[int] = set()
+        depth = 0
+        for expert in experts:
+            paths, parents = trajectories(expert), trajectory_parents(expert)
+            if paths is None or parents is None:
+                raise self.error(
+                    f"{layer.expert_name(expert.expert.value.data)} has no trajectories; run "
+                    "schedule-trajectories first"
+                )
+            for stops, sources in zip(paths, parents, strict=True):
+                holders.update(stops)
+                depth = max(depth, trajectory_depth(stops, sources))
+        return holders, depth

@@ -49,7 +49,7 @@ def tiny(tmp_path: Path) -> str:
         ),
         (
             "order-loads{order=cold-first}",
-            "order-loads: unknown order 'cold-first'; accepted: id, paired, hot-first",
+            "order-loads: unknown order 'cold-first'; accepted: paired, id, hot-first, pairs",
         ),
         (
             "distribute-slices{mode=random}",
@@ -59,7 +59,7 @@ def tiny(tmp_path: Path) -> str:
         (
             "schedule-trajectories{shape=zigzag}",
             "schedule-trajectories: unknown shape 'zigzag'; "
-            "accepted: spiral, boustrophedon, hilbert, tour",
+            "accepted: tree, tour, spiral, boustrophedon, hilbert",
         ),
         (
             "schedule-trajectories{entry=far}",
@@ -131,7 +131,7 @@ def test_bad_options_name_the_pass_and_the_accepted_values(
         ("fsedp{slices=9}", "shard-experts: slices=9 exceeds the FFN dimension 8 of model 'tiny'"),
         (
             "partition-tokens,place-experts,shard-experts{slices=2},order-loads,"
-            "distribute-slices{mode=nearest},virtualize,lower-to-cisa",
+            "distribute-slices{mode=nearest},schedule-trajectories,virtualize,lower-to-cisa",
             "lower-to-cisa: token 2 on chiplet 1 uses expert 0 homed on chiplet 0, but no "
             "chiplet.dispatch sends it there; run dispatch-tokens after place-experts",
         ),
@@ -151,9 +151,9 @@ def test_infeasible_sram_is_reported_with_the_numbers(tmp_path: Path, capsys) ->
     code, _, err = _run([str(path), "-p", "fsedp{slices=1 min-slices=1}"], capsys)
     assert code == EXIT_USER_ERROR
     assert err.strip() == (
-        "error: virtualize: fewer than 2 slice buffers: chiplet 0 fits 1 slice buffer(s) of 384 B "
-        "in 700 B SRAM next to 64 B of activations; FSE-DP needs 2 (one to compute on, one to "
-        "receive into); use more slices or fewer tokens per chiplet"
+        "error: virtualize: chiplet 0 fits 1 slice buffer(s) of 384 B in 700 B SRAM next to 64 B "
+        "of activations; with reserve=1 (R4) it needs 2, so at least 832 B of SRAM with slices "
+        "of 384 B; use more slices or fewer tokens per chiplet"
     )
 
 
@@ -221,7 +221,10 @@ def test_emit_programs_writes_one_file_per_chiplet_and_a_manifest(
         "manifest.json",
     ]
     manifest = json.loads((out_dir / "manifest.json").read_text())
-    assert manifest["strategy"] == "fsedp" and manifest["tokens"] == 8
+    # what ran, not the file's strategy block (fsedp)
+    assert manifest["strategy"] == "ep" and manifest["tokens"] == 8
+    assert manifest["strategy_options"]["place-experts-policy"] == "round-robin"
+    assert manifest["strategy_options"]["slices"] == 8  # auto: min-slices 16, at most ffn 8
     assert [p["file"] for p in manifest["programs"]] == [f"chiplet{c}.s" for c in range(4)]
     for entry in manifest["programs"]:
         text = (out_dir / entry["file"]).read_text()

@@ -1,6 +1,7 @@
-"""Tours of schedule-trajectories (shape=tour): exact up to EXACT_TOUR_LIMIT stops, checked
-against brute force; above it nearest neighbour + 2-opt, checked to be a path through every stop
-that no single reversal shortens."""
+"""Trajectories of schedule-trajectories. Tours (shape=tour): exact up to EXACT_TOUR_LIMIT stops,
+checked against brute force; above it nearest neighbour + 2-opt, checked to be a path through
+every stop that no single reversal shortens. Trees (shape=tree): shortest-path trees rooted at
+the entry."""
 
 from __future__ import annotations
 
@@ -63,3 +64,24 @@ def test_long_tours_visit_every_stop_and_no_reversal_shortens_them(case):
         for j in range(i + 1, len(tour)):
             reversed_ = tour[:i] + tour[i : j + 1][::-1] + tour[j + 1 :]
             assert length(r, reversed_) >= total
+
+
+@settings(max_examples=80, deadline=None)
+@given(tours(0, 36))
+def test_trees_reach_every_stop_by_a_shortest_path(case):
+    r, entry, stops = case
+    order, parents = r._tree(entry, stops | {entry})
+    assert order[0] == entry and parents[0] == -1
+    assert sorted(order[1:]) == sorted(stops - {entry})
+    hops = r.dist[entry]
+    assert [hops[c] for c in order] == sorted(hops[c] for c in order)  # nearest first
+    reached = {entry: 0}  # mesh hops from the entry along the tree's edges
+    for stop, parent in zip(order[1:], parents[1:], strict=True):
+        assert parent in reached  # each stop receives from one that already has the slice
+        reached[stop] = reached[parent] + r.dist[parent][stop]
+        assert reached[stop] == hops[stop]  # no detour: every tree path is a shortest path
+    # each stop receives from the nearest stop that lies on a shortest way to it
+    for stop, parent in zip(order[1:], parents[1:], strict=True):
+        earlier = order[: order.index(stop)]
+        on_the_way = [p for p in earlier if hops[p] + r.dist[p][stop] == hops[stop]]
+        assert r.dist[parent][stop] == min(r.dist[p][stop] for p in on_the_way)

@@ -39,6 +39,7 @@ from dialects.cisa_opcodes import (
 )
 from dialects.moe import LayerOp
 from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.record import module_options, module_strategy
 
 
 class SimError(FsedpError):
@@ -96,6 +97,7 @@ class FlatProgram:
     ops: list[Operation] = field(default_factory=list, repr=False)
     layer: LayerOp | None = None
     strategy: str | None = None
+    strategy_options: dict[str, object] = field(default_factory=dict)
 
     @property
     def num_instructions(self) -> int:
@@ -197,13 +199,13 @@ def flatten(module: ModuleOp) -> FlatProgram:
         if not 0 <= chiplet < machine.num_chiplets:
             raise SimError(f"cisa.program for chiplet {chiplet}, which is not on the mesh")
         by_chiplet[chiplet] = program
-    strategy = module.attributes.get("fsedp.strategy")
     builder = _Builder(machine)
     for chiplet in sorted(by_chiplet):
         builder.add_program(chiplet, by_chiplet[chiplet])
     flat = builder.finish()
     flat.layer = layers[0] if layers else None
-    flat.strategy = getattr(strategy, "data", None)
+    flat.strategy = module_strategy(module)
+    flat.strategy_options = module_options(module) if flat.strategy else {}
     return flat
 
 

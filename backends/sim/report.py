@@ -29,6 +29,7 @@ import numpy as np
 from backends.sim.engine import RunResult
 from backends.sim.program import FlatProgram
 from dialects.cisa_opcodes import LOAD
+from fsedp_compiler.record import format_options
 
 REPORT_SCHEMA = "fsedp-sim-report/1"
 
@@ -105,6 +106,7 @@ def build_report(
             "hop_latency": m.hop_latency,
         },
         "strategy": flat.strategy,
+        "strategy_options": flat.strategy_options,
     }
     if flat.layer is not None:
         model = flat.layer.model
@@ -208,6 +210,8 @@ def format_text(report: dict[str, Any]) -> str:
         f"fsedp-sim: {s['name']} ({s['mesh']} mesh, {s['clock_ghz']:g} GHz), strategy "
         f"{report['strategy'] or '-'}, {report['instructions']} instructions"
     ]
+    if report.get("strategy_options"):
+        out.append(f"options: {format_options(report['strategy_options'])}")
     if "workload" in report:
         w = report["workload"]
         out.append(

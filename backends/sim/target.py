@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.target import Target
 
 from backends.sim.program import SimError, find_ops
@@ -42,16 +42,9 @@ def lower_if_needed(
         return module
     if not layers:
         raise SimError("the module holds neither cisa.program ops nor a moe.layer to compile")
-    from fsedp_compiler.pipelines import (
-        DEFAULT_STRATEGY,
-        STRATEGY_ATTR,
-        compile_module,
-        module_strategy,
-    )
+    from fsedp_compiler.pipelines import compile_module
 
-    used = strategy or module_strategy(module) or DEFAULT_STRATEGY
-    compile_module(module, strategy=used, verify_ir=verify_ir)
-    module.attributes[STRATEGY_ATTR] = StringAttr(used)  # what the report names
+    compile_module(module, strategy=strategy, verify_ir=verify_ir)  # records what ran
     return module
 
 

@@ -5,7 +5,7 @@
 // RUN: not fsedp-opt %s -p 'hydra{policy=round-robin}' 2>&1 | filecheck %s --check-prefix=AMBIGUOUS
 // RUN: not fsedp-opt %s -p 'fsedp{slices=2 slice-buffers=9}' 2>&1 | filecheck %s --check-prefix=INFEASIBLE
 
-// CHOICE:     error: order-loads: unknown order 'random'; accepted: id, paired, hot-first
+// CHOICE:     error: order-loads: unknown order 'random'; accepted: paired, id, hot-first, pairs
 // UNKNOWN:    error: fsedp: unknown option 'slicez'; options: policy, slices, min-slices, buffers, order, mode, shape, skip-idle, entry, slice-buffers, reserve, keep-plan, deadlock, verify (or <pass>-<option>, e.g. shard-experts-slices)
 // AMBIGUOUS:  error: hydra: option 'policy' is ambiguous; write partition-tokens-policy or place-experts-policy
 // INFEASIBLE: error: virtualize: slice-buffers=9 does not fit: chiplet 0 fits 8 slice buffer(s) of 48 B in 416 B SRAM next to 32 B of activations

@@ -65,14 +65,14 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 
 // -----
 
-// Expert parallelism on a 1x2 mesh: expert 1 lives on chiplet 1 and serves token 1 there and
+// Expert parallelism on a 1x2 mesh: expert 1 lives on chiplet 1 (its one stop) and serves token 1 there and
 // token 0 of chiplet 0, which is gathered, sent (tag 0), computed, and returned (tag 1).
 builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 2, shared 0, top_k 1, bytes 1> routing dense<[[1], [1]]> : tensor<2x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 1>
   chiplet.placement policy "round-robin" homes array<i64: 0, 1>
   chiplet.dispatch from 0 to 1 tokens array<i64: 0>
-  chiplet.expert 1 slices 1 bytes 96 tokens 2 {order = array<i64: 0>, channels = array<i64: 0>}
+  chiplet.expert 1 slices 1 bytes 96 tokens 2 {order = array<i64: 0>, channels = array<i64: 0>, stops = [array<i64: 1>]}
   chiplet.buffers slots 2 reserve 0 bytes 96
 }
 
@@ -113,3 +113,65 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 // CHECK-NEXT:   cisa.free %[[Y1]]
 // CHECK-NEXT:   cisa.end
 // CHECK-NEXT: }
+
+// -----
+
+// A tree trajectory: the slice enters at chiplet 0, which forwards it to 1 and to 2 (parents
+// -1, 0, 0), one tag per edge; chiplet 3 holds no token and gets an empty program.
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [0]]> : tensor<3x1xi32>
+  chiplet.partition policy "block" owners array<i64: 0, 1, 2>
+  chiplet.expert 0 slices 1 bytes 96 tokens 3 {order = array<i64: 0>, channels = array<i64: 0>, stops = [array<i64: 0, 1, 2>], parents = [array<i64: -1, 0, 0>]}
+  chiplet.buffers slots 2 reserve 1 bytes 96
+}
+
+// CHECK:      cisa.program @chiplet0 chiplet 0 {
+// CHECK:        %[[W:.*]] = cisa.alloc weight bytes 96
+// CHECK-NEXT:   cisa.load %[[W]] channel 0 seq 0 bytes 96 expert 0 slice 0 of 1
+// CHECK-NEXT:   cisa.gemm %[[W]], %{{.*}}, %{{.*}} expert 0 slice 0 of 1 tokens array<i32: 0> ops 192
+// CHECK-NEXT:   cisa.send %[[W]] to 1 tag 0 bytes 96
+// CHECK-NEXT:   cisa.send %[[W]] to 2 tag 1 bytes 96
+// CHECK-NEXT:   cisa.free %[[W]]
+// CHECK:      cisa.program @chiplet1 chiplet 1 {
+// CHECK:        cisa.recv %{{.*}} from 0 tag 0 bytes 96
+// CHECK-NEXT:   cisa.gemm {{.*}} tokens array<i32: 1> ops 192
+// CHECK:      cisa.program @chiplet2 chiplet 2 {
+// CHECK:        cisa.recv %{{.*}} from 0 tag 1 bytes 96
+// CHECK-NEXT:   cisa.gemm {{.*}} tokens array<i32: 2> ops 192
+// CHECK:      cisa.program @chiplet3 chiplet 3 {
+// CHECK-NEXT:   cisa.end
+// CHECK-NEXT: }
+
+// -----
+
+// Expert parallelism with a shared expert (id 1): the routed expert 0 is computed at its home,
+// chiplet 1, for both tokens (token 0 travels there and back); the shared expert streams from
+// chiplet 0 to chiplet 1 and each applies it to its own token.
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 1, top_k 1, bytes 1> routing dense<[[0], [0]]> : tensor<2x1xi32>
+  chiplet.partition policy "block" owners array<i64: 0, 1>
+  chiplet.placement policy "round-robin" homes array<i64: 1>
+  chiplet.dispatch from 0 to 1 tokens array<i64: 0>
+  chiplet.expert 0 slices 1 bytes 96 tokens 2 {order = array<i64: 0>, channels = array<i64: 0>, stops = [array<i64: 1>]}
+  chiplet.expert 1 slices 1 bytes 96 tokens 2 {order = array<i64: 1>, channels = array<i64: 0>, stops = [array<i64: 0, 1>]}
+  chiplet.buffers slots 2 reserve 0 bytes 96
+}
+
+// CHECK:      cisa.program @chiplet0 chiplet 0 {
+// CHECK:        cisa.send %{{.*}} to 1 tag 0 bytes 8
+// CHECK:        %[[S:.*]] = cisa.alloc weight bytes 96
+// CHECK-NEXT:   cisa.load %[[S]] channel 0 seq 1 bytes 96 expert 1 slice 0 of 1
+// CHECK-NEXT:   cisa.gemm %[[S]], %{{.*}}, %{{.*}} expert 1 slice 0 of 1 tokens array<i32: 0> ops 192
+// CHECK-NEXT:   cisa.send %[[S]] to 1 tag 2 bytes 96
+// CHECK:        cisa.recv %{{.*}} from 1 tag 1 bytes 8
+// CHECK:      cisa.program @chiplet1 chiplet 1 {
+// CHECK:        cisa.recv %[[XR:.*]] from 0 tag 0 bytes 8
+// CHECK-NEXT:   %[[YR:.*]] = cisa.alloc act bytes 8 tokens array<i32: 0>
+// CHECK-NEXT:   %[[W:.*]] = cisa.alloc weight bytes 96
+// CHECK-NEXT:   cisa.load %[[W]] channel 0 seq 0 bytes 96 expert 0 slice 0 of 1
+// CHECK-NEXT:   cisa.gemm %[[W]], %{{.*}}, %{{.*}} expert 0 slice 0 of 1 tokens array<i32: 1> ops 192
+// CHECK-NEXT:   cisa.gemm %[[W]], %[[XR]], %[[YR]] expert 0 slice 0 of 1 tokens array<i32: 0> ops 192
+// CHECK-NEXT:   %[[S1:.*]] = cisa.alloc weight bytes 96
+// CHECK-NEXT:   cisa.recv %[[S1]] from 0 tag 2 bytes 96
+// CHECK-NEXT:   cisa.gemm %[[S1]], %{{.*}}, %{{.*}} expert 1 slice 0 of 1 tokens array<i32: 1> ops 192
+// CHECK:        cisa.send %[[YR]] to 0 tag 1 bytes 8

@@ -1,6 +1,6 @@
-// One run applies the pass seven times with different options; --print-between-passes shows
+// One run applies the pass eight times with different options; --print-between-passes shows
 // the plan after each (the last one is the final output).
-// RUN: fsedp-opt %s --print-between-passes -p 'schedule-trajectories{shape=spiral},schedule-trajectories{shape=boustrophedon},schedule-trajectories{shape=hilbert},schedule-trajectories{shape=tour},schedule-trajectories{entry=attached},schedule-trajectories{entry=max-free},schedule-trajectories{shape=boustrophedon skip-idle=false}' | filecheck %s
+// RUN: fsedp-opt %s --print-between-passes -p 'schedule-trajectories{shape=spiral},schedule-trajectories{shape=boustrophedon},schedule-trajectories{shape=hilbert},schedule-trajectories{shape=tour},schedule-trajectories{shape=tree},schedule-trajectories{shape=tour entry=attached},schedule-trajectories{shape=tour entry=max-free},schedule-trajectories{shape=boustrophedon skip-idle=false}' | filecheck %s
 
 // A 3x3 mesh, one token per chiplet (token t on chiplet t):
 //   0 1 2
@@ -31,6 +31,13 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-3x3", mesh 3x3
 // CHECK-LABEL: IR after schedule-trajectories:
 // CHECK: stops = [array<i64: 8, 2, 0, 4>]
 // CHECK: stops = [array<i64: 1, 3, 6, 7, 5>, array<i64: 1, 3, 6, 7, 5>]
+// tree (the default): stops by hops from the entry (ties by id), each receiving from the stop on
+// a shortest path from the entry nearest to it. Expert 0 from 8: 2 and 4 from 8 (on no shortest
+// path through each other), 0 from 2 (2 and 4 both on the way, 2 hops away; fewer children,
+// then lower id). Expert 1 from 1: 3, 5 and 7 from 1; 6 from 3 (3 and 7 one hop away: lower id).
+// CHECK-LABEL: IR after schedule-trajectories:
+// CHECK: stops = [array<i64: 8, 2, 4, 0>], parents = [array<i64: -1, 8, 8, 2>]
+// CHECK: stops = [array<i64: 1, 3, 5, 7, 6>, array<i64: 1, 3, 5, 7, 6>], parents = [array<i64: -1, 1, 1, 1, 3>, array<i64: -1, 1, 1, 1, 3>]
 // entry=attached: expert 1 enters at chiplet 0 (no token of it there) and only forwards there.
 // CHECK-LABEL: IR after schedule-trajectories:
 // CHECK: stops = [array<i64: 8, 2, 0, 4>]

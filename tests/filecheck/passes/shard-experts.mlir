@@ -1,5 +1,6 @@
 // RUN: fsedp-opt %s --split-input-file --verify-diagnostics -p 'shard-experts{slices=2}' | filecheck %s
 // RUN: fsedp-opt %s --split-input-file --verify-diagnostics -p 'shard-experts{min-slices=1}' | filecheck %s --check-prefix=AUTO
+// RUN: fsedp-opt %s --split-input-file --verify-diagnostics -p 'shard-experts{min-slices=1 buffers=4}' | filecheck %s --check-prefix=STRICT
 
 // hidden 8, ffn 4: a slice of 2 FFN rows holds 3·8·2 = 48 bytes. Expert 3 has no token and is
 // not sharded; shared expert 4 (every token uses it) is.
@@ -33,10 +34,22 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 
 // -----
 
-// Too small: 4 buffers of a single FFN row (4 x 24 B) do not fit in 100 B - 32 B.
+// Tight: 4 buffers of a single FFN row (4 x 24 B) do not fit in 100 B - 32 B, so auto slicing
+// makes room for 2 instead (virtualize decides whether the plan runs with them).
 builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 100, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 1, experts 2, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
 }
 
 // CHECK: error: shard-experts: slices=2 exceeds the FFN dimension 1 of model 'tiny' (a slice needs at least one row)
-// AUTO:  error: shard-experts: 4 slice buffers do not fit even with one FFN row per slice: 4 x 24 B > 100 B SRAM - 32 B of activations on chiplet 0
+// AUTO:  chiplet.expert 0 slices 1 bytes 24 tokens 4
+// An explicit buffer count is kept, and then it does not fit:
+// STRICT: error: shard-experts: 4 slice buffer(s) do not fit even with one FFN row per slice: 4 x 24 B > 100 B SRAM - 32 B of activations on chiplet 0; it needs at least 128 B of SRAM
+
+// -----
+
+// Too small: not even one buffer of one FFN row (24 B) fits in 50 B - 32 B.
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 50, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 1, experts 2, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
+}
+
+// AUTO:  error: shard-experts: 1 slice buffer(s) do not fit even with one FFN row per slice: 1 x 24 B > 50 B SRAM - 32 B of activations on chiplet 0; it needs at least 56 B of SRAM
