@@ -219,6 +219,13 @@ class SystemAttr(ParametrizedAttribute):
     def num_chiplets(self) -> int:
         return self.rows.data * self.cols.data
 
+    def with_sram(self, sram_bytes: int) -> SystemAttr:
+        """The same machine with `sram_bytes` of SRAM per chiplet."""
+        names = [name for name, _ in self.get_irdl_definition().parameters]
+        changed = {"sram_bytes": IntAttr(sram_bytes)}
+        params = zip(names, self.parameters, strict=True)
+        return SystemAttr.new(tuple(changed.get(name, value) for name, value in params))
+
     @property
     def ddr(self) -> list[tuple[float, int]]:
         """(GB/s, attached chiplet) of every DDR channel, in channel order."""

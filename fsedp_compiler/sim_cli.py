@@ -61,6 +61,12 @@ def _arguments() -> argparse.ArgumentParser:
         help="also run xDSL's structural verifier on the programs compiled from a .moe "
         "(verify-programs and the simulator's own checks always run)",
     )
+    parser.add_argument(
+        "--min-sram",
+        action="store_true",
+        help="also find the least SRAM per chiplet at which the strategy runs within 5%% of its "
+        "latency at the given SRAM (bisection; needs a .moe or moe-level input)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     parser.add_argument(
         "--version",
@@ -99,6 +105,11 @@ def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> M
     """
     from backends.sim.target import lower_if_needed
 
+    return lower_if_needed(read_module(path), strategy, verify_ir=verify_ir)
+
+
+def read_module(path: str) -> ModuleOp:
+    """Parse `.moe` or MLIR text (`-`: MLIR from stdin) into a verified module."""
     try:
         raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
     except OSError as error:
@@ -115,7 +126,7 @@ def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> M
             raise FsedpError(f"not UTF-8 text at byte {error.start}", file=path) from None
         module = Parser(ctx, text, "<stdin>" if path == "-" else path).parse_module()
     module.verify()
-    return lower_if_needed(module, strategy, verify_ir=verify_ir)
+    return module
 
 
 def _write(path: str, text: str) -> None:
@@ -133,8 +144,11 @@ def run(args: Sequence[str] | None = None) -> int:
 
 def _simulate(options: argparse.Namespace) -> None:
     from backends.sim import simulate
+    from backends.sim.target import lower_if_needed
 
-    module = load_module(options.file, options.strategy, verify_ir=options.verify_ir)
+    module = read_module(options.file)
+    need = _least_sram(module, options.strategy) if options.min_sram else None
+    module = lower_if_needed(module, options.strategy, verify_ir=options.verify_ir)
     sim = simulate(
         module,
         check_numerics=options.check_numerics,
@@ -142,6 +156,8 @@ def _simulate(options: argparse.Namespace) -> None:
         numerics_seed=options.numerics_seed,
         trace=options.trace is not None,
     )
+    if need is not None:
+        sim.report["min_sram"] = need.report()
     if options.json is not None and options.json != "-":
         _write(options.json, sim.json())
     if options.csv is not None:
@@ -151,7 +167,20 @@ def _simulate(options: argparse.Namespace) -> None:
     if options.json == "-":
         sys.stdout.write(sim.json())
     elif not options.quiet:
-        sys.stdout.write(sim.text())
+        sys.stdout.write(sim.text() + (need.text() if need is not None else ""))
+
+
+def _least_sram(module: ModuleOp, strategy: str | None):
+    from backends.sim.program import find_ops
+    from fsedp_compiler.sram import least_sram
+
+    programs, layers = find_ops(module)
+    if programs or not layers:
+        raise FsedpError(
+            "--min-sram recompiles the layer at other SRAM sizes, so it needs a .moe file or "
+            "moe-level IR (a moe.layer without cisa programs)"
+        )
+    return least_sram(module, strategy)
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -95,7 +95,9 @@ class VirtualizePass(FsedpPass):
             raise self.error(
                 f"chiplet {fullest} needs {format_bytes(acts[fullest])} for "
                 f"{acts[fullest] // layer.token_bytes} token vectors of {layer.token_bytes} B, "
-                f"more than its {format_bytes(sram)} SRAM"
+                f"more than its {format_bytes(sram)} SRAM; it needs at least "
+                f"{format_bytes(acts[fullest] + minimum * size)} of SRAM with slices of "
+                f"{format_bytes(size)}"
             )
         fits = {chiplet: (sram - acts[chiplet]) // size for chiplet in sorted(holders)}
         tightest = min(fits, key=lambda c: (fits[c], c))

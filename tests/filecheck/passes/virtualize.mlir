@@ -74,6 +74,17 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 
 // -----
 
+// 24 B: not even the 32 B of activations of chiplet 0 fit.
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 24, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
+  chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
+  chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
+}
+
+// CHECK: error: virtualize: chiplet 0 needs 32 B for 4 token vectors of 8 B, more than its 24 B SRAM; it needs at least 128 B of SRAM with slices of 48 B
+
+// -----
+
 // A slice assigned to channel 5 of a 2-channel system.
 builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
