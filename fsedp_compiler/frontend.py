@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -400,10 +401,7 @@ class _Resolver:
             return spec
         except (FsedpError, TypeError) as error:
             message = error.message if isinstance(error, FsedpError) else str(error)
-            blamed = next(
-                (f.value.loc for name, f in fields.items() if f"'{name}" in message), block.loc
-            )
-            raise _located(message, blamed) from None
+            raise _located(message, _blamed(fields, message, block.loc)) from None
 
     def _field_value(self, block: Block, item: Field) -> Any:
         data = item.value.data
@@ -427,7 +425,7 @@ class _Resolver:
                 f"{block.kind} field '{item.name}' expects {expected}, got {_show(data)}",
                 item.value.loc,
             )
-        return float(data) if expected == "a number" else data
+        return _as_float(data) if expected == "a number" else data
 
     def _text(self, value: Value, what: str) -> str:
         if isinstance(value.data, Name):
@@ -532,6 +530,27 @@ class _Resolver:
                 raise _located(f"strategy option '{item.name}' given twice", item.loc)
             options[item.name] = _option_value(item.value)
         return name, options
+
+
+def _blamed(fields: dict[str, Field], message: str, default: Loc) -> Loc:
+    """Where the field a validation message names was written; a DDR channel's own position
+    for 'ddr[i]...'."""
+    for name, item in fields.items():
+        if f"'{name}" not in message:
+            continue
+        channel = re.search(r"'ddr\[(\d+)\]", message)
+        if channel and isinstance(item.value.data, list):
+            return item.value.data[int(channel.group(1))].loc
+        return item.value.loc
+    return default
+
+
+def _as_float(number: int | float) -> int | float:
+    # An integer too large for a float stays exact: validate() reports it against the range.
+    try:
+        return float(number)
+    except OverflowError:
+        return number
 
 
 def _show(data: Any) -> str:

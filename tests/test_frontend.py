@@ -158,6 +158,42 @@ def test_build_module_carries_everything(tmp_path: Path) -> None:
         ),
         ("system paper-2x2 { ddr = 3 }", 1, 26, "ddr expects a list of channels"),
         (
+            "system paper-2x2 { clock_ghz = 1e999 }",
+            1,
+            32,
+            "system field 'clock_ghz' must be finite, got inf",
+        ),
+        (
+            "system paper-2x2 { d2d_gbps = 1e-320 }",
+            1,
+            31,
+            "system field 'd2d_gbps' is 1e-320, outside the range 0.001 to 1000000.0 GB/s",
+        ),
+        (
+            "system paper-2x2 { clock_ghz = 1" + "0" * 400 + " }",
+            1,
+            32,
+            "system field 'clock_ghz' is 1" + "0" * 400 + ", outside the range",
+        ),
+        (
+            "system paper-2x2 {\n  ddr = [25.6 at 0, 1e999 at 3] }",
+            2,
+            21,
+            "system field 'ddr[1].gbps' must be finite, got inf",
+        ),
+        (
+            "system paper-2x2 { rows = 100000000000000000000000 }",
+            1,
+            27,
+            "system field 'rows' is 100000000000000000000000, more than the limit of 16",
+        ),
+        (
+            "system paper-2x2 model qwen3-30b-a3b { shared = 100000 }",
+            1,
+            49,
+            "model field 'shared' is 100000, more than the limit of 64 experts",
+        ),
+        (
             "system paper-2x2 model qwen3-30b-a3b { top_k = 200 }",
             1,
             48,
