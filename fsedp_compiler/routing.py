@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dialects.moe import find_routing_error
+from fsedp_compiler import limits
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.presets import ModelSpec, is_int
 
@@ -383,12 +384,19 @@ _FFN_KEYS = ("moe_intermediate_size", "intermediate_size")
 _EXPERT_KEYS = ("num_experts", "n_routed_experts", "num_local_experts")
 
 
-def _config_int(config: dict, *keys: str) -> int:
+def _config_int(config: dict, *keys: str, minimum: int = 0, maximum: int | None = None) -> int:
     for key in keys:
         if key in config:
             value = config[key]
             if not is_int(value):
                 raise FsedpError(f"config key '{key}' must be an integer, got {json.dumps(value)}")
+            if value < minimum:
+                raise FsedpError(f"config key '{key}' must be >= {minimum}, got {value}")
+            if maximum is not None and value > maximum:
+                raise FsedpError(
+                    f"config key '{key}' is {value}, more than the limit of {maximum} "
+                    "(README: Limits)"
+                )
             return int(value)
     names = " or ".join(f"'{key}'" for key in keys)
     raise FsedpError(f"config is missing key {names}")
@@ -396,16 +404,23 @@ def _config_int(config: dict, *keys: str) -> int:
 
 def _moe_layer_count(config: dict) -> int:
     """How many decoder layers are MoE layers, following each family's layer rule."""
-    total = _config_int(config, "num_hidden_layers")
+    # Checked before counting: the count walks every layer index.
+    total = _config_int(config, "num_hidden_layers", minimum=1, maximum=limits.MAX_LAYERS)
     if "first_k_dense_replace" in config:  # DeepSeek: dense first, then every moe_layer_freq-th
         first = _config_int(config, "first_k_dense_replace")
-        every = _config_int(config, "moe_layer_freq") if "moe_layer_freq" in config else 1
+        every = (
+            _config_int(config, "moe_layer_freq", minimum=1) if "moe_layer_freq" in config else 1
+        )
         return sum(1 for index in range(first, total) if index % every == 0)
     if "mlp_only_layers" in config or "decoder_sparse_step" in config:  # Qwen-MoE
         dense = config.get("mlp_only_layers") or []
         if not isinstance(dense, list) or not all(is_int(index) for index in dense):
             raise FsedpError("config key 'mlp_only_layers' must be a list of layer indices")
-        step = _config_int(config, "decoder_sparse_step") if "decoder_sparse_step" in config else 1
+        step = (
+            _config_int(config, "decoder_sparse_step", minimum=1)
+            if "decoder_sparse_step" in config
+            else 1
+        )
         return sum(1 for index in range(total) if index not in dense and (index + 1) % step == 0)
     return total
 

@@ -2,6 +2,7 @@
 
 import functools
 import json
+import re
 import time
 from math import comb
 
@@ -578,6 +579,34 @@ def test_qwen_dense_layers_are_not_moe_layers():
     config = HF_CONFIGS["qwen3-30b-a3b"]
     assert model_from_hf_config(dict(config, mlp_only_layers=[0, 47])).layers == 46
     assert model_from_hf_config(dict(config, decoder_sparse_step=2)).layers == 24
+
+
+@pytest.mark.parametrize(
+    ("preset", "key", "value", "needle"),
+    [
+        ("deepseek-v3", "moe_layer_freq", 0, "config key 'moe_layer_freq' must be >= 1, got 0"),
+        ("deepseek-v3", "moe_layer_freq", -2, "config key 'moe_layer_freq' must be >= 1, got -2"),
+        ("qwen3-30b-a3b", "decoder_sparse_step", 0, "'decoder_sparse_step' must be >= 1, got 0"),
+        ("deepseek-v3", "first_k_dense_replace", -1, "'first_k_dense_replace' must be >= 0"),
+        ("mixtral-8x7b", "num_hidden_layers", 0, "'num_hidden_layers' must be >= 1, got 0"),
+        (
+            "deepseek-v3",
+            "num_hidden_layers",
+            10**12,
+            "config key 'num_hidden_layers' is 1000000000000, more than the limit of 1024",
+        ),
+        ("qwen3-30b-a3b", "num_hidden_layers", 10**12, "more than the limit of 1024"),
+        ("mixtral-8x7b", "num_experts_per_tok", -1, "'num_experts_per_tok' must be >= 0"),
+    ],
+)
+def test_hf_config_layer_rules_are_checked_before_counting(preset, key, value, needle):
+    with pytest.raises(FsedpError, match=re.escape(needle)):
+        model_from_hf_config(dict(HF_CONFIGS[preset], **{key: value}))
+
+
+def test_hf_config_at_the_layer_limit():
+    config = dict(HF_CONFIGS["deepseek-v3"], num_hidden_layers=1024, first_k_dense_replace=0)
+    assert model_from_hf_config(config).layers == 1024
 
 
 def test_deepseek_layer_frequency():
