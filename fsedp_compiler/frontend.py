@@ -452,6 +452,10 @@ class _Resolver:
                     value.loc,
                 )
             tokens = value.data
+            try:
+                routing.check_routing_size(tokens, model.top_k)
+            except FsedpError as error:
+                raise _located(error.message, value.loc) from None
         spec = fields["routing"].value
         try:
             array, source = self._routing(spec, tokens, model)

@@ -41,6 +41,9 @@ MAX_SHARED = 64
 MAX_LAYERS = 1024
 # tokens per layer (the routing's rows): 64K; the study's batches have at most 1024 tokens.
 MAX_TOKENS = 65536
+# (token, expert) pairs per layer, tokens x top_k: 1M, e.g. 65536 tokens at top-16. Each pair is
+# matrix work the compiler schedules; the study's largest workload has 8192 (1024 at top-8).
+MAX_ROUTED_IDS = 2**20
 # zipf routing's exponent s, exclusive low end, inclusive high end: a larger s gives every weight
 # 1/r^s of 0 but the top expert's (and 4096^s overflows a float beyond s of about 85).
 ZIPF_S_RANGE = (0.0, 64.0)

@@ -12,6 +12,7 @@ Sources (DESIGN.md §5):
 """
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ ROUTING_KINDS = ("uniform", "zipf", "dirichlet")
 # Small enough to lose every race against a real popularity; large enough that Exp(1) / p
 # stays finite.
 _MIN_POPULARITY = 1e-300
+# Race keys drawn at a time (4M float64, 32 MiB): tokens x experts of them can be 2^28.
+_RACE_CELLS = 2**22
 
 PathLike = str | os.PathLike
 
@@ -41,6 +44,12 @@ def _check_sizes(tokens: int, experts: int, top_k: int, seed: int) -> None:
     for label, value in (("tokens", tokens), ("experts", experts), ("top_k", top_k)):
         if not is_int(value) or value < 1:
             raise FsedpError(f"{label} must be a positive integer, got {value!r}")
+    check_routing_size(tokens, top_k)
+    if experts > limits.MAX_EXPERTS:
+        raise FsedpError(
+            f"experts = {experts} is more than the limit of {limits.MAX_EXPERTS} routed experts "
+            "(README: Limits)"
+        )
     if top_k > experts:
         raise FsedpError(
             f"top_k = {top_k} is more than experts = {experts}: a token needs distinct experts"
@@ -59,13 +68,14 @@ def _check_param(kind: str, param: float | None) -> None:
         return
     if param is None:
         raise FsedpError(f"{kind} routing needs its parameter {name} > 0")
-    if (
-        isinstance(param, bool)
-        or not isinstance(param, int | float)
-        or not np.isfinite(param)
-        or param <= 0
-    ):
-        raise FsedpError(f"{kind} parameter {name} must be a finite number > 0, got {param!r}")
+    low, high = limits.ZIPF_S_RANGE if kind == "zipf" else limits.DIRICHLET_ALPHA_RANGE
+    is_number = isinstance(param, int | float) and not isinstance(param, bool)
+    # Compared as given: an int too large for a float is still out of range, not an overflow.
+    if not is_number or param != param or not low < param <= high:
+        raise FsedpError(
+            f"{kind} parameter {name} must be a number > {low} and <= {high}, got {param!r} "
+            "(README: Limits)"
+        )
 
 
 def _popularity(
@@ -103,6 +113,20 @@ def synthetic_routing(
     _check_param(kind, param)
     rng = np.random.default_rng(seed)
     popularity = _popularity(kind, experts, rng, param)
+    # A token's races take `experts` draws; drawing a block of tokens at a time bounds memory
+    # and gives the same draws, in the same order, as drawing all tokens at once.
+    block = max(1, _RACE_CELLS // experts)
+    return np.concatenate(
+        [
+            _race(rng, popularity, min(block, tokens - first), top_k)
+            for first in range(0, tokens, block)
+        ]
+    )
+
+
+def _race(rng: np.random.Generator, popularity: np.ndarray, tokens: int, top_k: int) -> np.ndarray:
+    """The routing of `tokens` tokens: top_k experts each, drawn by exponential races."""
+    experts = len(popularity)
     # Exponential races (the Gumbel-top-k trick without logs): the k smallest Exp(1) / p are a
     # weighted draw without replacement, in draw order. Flooring p keeps zero-popularity experts
     # (tiny Dirichlet alpha) behind every positive one yet randomly ordered among themselves.
@@ -119,6 +143,20 @@ def synthetic_routing(
 # --- validation -------------------------------------------------------------------------------
 
 
+def check_routing_size(tokens: int, top_k: int) -> None:
+    """Refuse a routing larger than the limits before anything that size is built."""
+    if tokens > limits.MAX_TOKENS:
+        raise FsedpError(
+            f"{tokens} tokens is more than the limit of {limits.MAX_TOKENS} tokens per layer "
+            "(README: Limits)"
+        )
+    if tokens * top_k > limits.MAX_ROUTED_IDS:
+        raise FsedpError(
+            f"{tokens} tokens x top_k {top_k} = {tokens * top_k} expert ids is more than the "
+            f"limit of {limits.MAX_ROUTED_IDS} per layer (README: Limits)"
+        )
+
+
 def validate_routing(routing: np.ndarray, experts: int, top_k: int) -> None:
     """Raise FsedpError naming the first bad token unless `routing` is a valid routing."""
     routing = np.asarray(routing)
@@ -128,6 +166,7 @@ def validate_routing(routing: np.ndarray, experts: int, top_k: int) -> None:
         raise FsedpError("routing has no tokens")
     if routing.shape[1] != top_k:
         raise FsedpError(f"token 0 has {routing.shape[1]} expert ids, expected top_k = {top_k}")
+    check_routing_size(routing.shape[0], top_k)
     if not np.issubdtype(routing.dtype, np.integer):
         raise FsedpError(f"expert ids must be integers, got dtype {routing.dtype}")
     problem = find_routing_error(routing, experts)
@@ -315,21 +354,66 @@ def load_trace_json(
         text = _read_text(path)
         document = _parse_document(text, json_lines=Path(path).suffix == ".jsonl")
         chosen = _select_layer(_json_layers(document), layer)
+        check_routing_size(len(chosen), top_k)
         rows = _trace_rows(chosen) if isinstance(chosen, dict) else chosen
         return _rows_to_routing(rows, experts, top_k, shared)
 
 
 _NPY_MAGIC = b"\x93NUMPY"
+_NPY_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
 
 
-def _load_npy(path: PathLike) -> np.ndarray:
+def _npy_header(file) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape and dtype from a .npy header, and how many bytes of data follow it."""
+    # Checked here because numpy reports any other content as "pickled data".
+    if file.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+        raise FsedpError("not a .npy file: it does not start with the .npy header")
+    file.seek(0)
+    version = np.lib.format.read_magic(file)
+    if version not in _NPY_HEADER_READERS:
+        raise FsedpError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    shape, _, dtype = _NPY_HEADER_READERS[version](file)
+    return shape, dtype, os.fstat(file.fileno()).st_size - file.tell()
+
+
+def _check_npy_header(
+    shape: tuple[int, ...], dtype: np.dtype, held: int, top_k: int, shared: int
+) -> None:
+    """Refuse from the header alone an array that is not a routing, is beyond the limits or
+    is more than the file holds."""
+    if len(shape) not in (2, 3):
+        raise FsedpError(
+            f"expected a [tokens, top_k] or [layers, tokens, top_k] array, got shape {shape}"
+        )
+    if not np.issubdtype(dtype, np.integer):
+        raise FsedpError(f"expert ids must be integers, got dtype {dtype}")
+    if len(shape) == 3 and shape[0] > limits.MAX_LAYERS:
+        raise FsedpError(
+            f"array of shape {shape} holds {shape[0]} layers, more than the limit of "
+            f"{limits.MAX_LAYERS} (README: Limits)"
+        )
+    tokens, width = shape[-2:]
+    if tokens > 0 and width not in (top_k, top_k + shared):
+        raise _width_error(0, width, top_k, shared)
+    check_routing_size(tokens, top_k)
+    promised = math.prod(shape) * dtype.itemsize
+    if promised > held:
+        raise FsedpError(
+            f"not a readable .npy array: its header promises shape {shape} of {dtype} "
+            f"({promised} bytes), the file holds {held} bytes of data"
+        )
+
+
+def _load_npy(path: PathLike, top_k: int, shared: int) -> np.ndarray:
+    """The array of a .npy file, memory-mapped: only the layer picked from it is read."""
     try:
         with open(path, "rb") as file:
-            # Checked here because numpy reports any other content as "pickled data".
-            if file.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
-                raise FsedpError("not a .npy file: it does not start with the .npy header")
-            file.seek(0)
-            return np.load(file, allow_pickle=False)
+            header = _npy_header(file)
+        _check_npy_header(*header, top_k, shared)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
     except OSError as error:
         raise _unreadable(error) from None
     except (ValueError, EOFError) as error:
@@ -342,22 +426,14 @@ def load_routing_npy(
     """Load a routing from a `.npy` integer array `[tokens, top_k]` or `[layers, tokens, top_k]`.
 
     As in traces, the array may carry top_k + shared columns; the trailing shared ones are dropped.
+    The header is checked against the limits before any data is read.
     """
     with _errors_in(path):
-        array = _load_npy(path)
-        if array.ndim not in (2, 3):
-            raise FsedpError(
-                "expected a [tokens, top_k] or [layers, tokens, top_k] array, "
-                f"got shape {array.shape}"
-            )
+        array = _load_npy(path, top_k, shared)
         routing = _select_layer(array if array.ndim == 3 else [array], layer)
-        if not np.issubdtype(routing.dtype, np.integer):
-            raise FsedpError(f"expert ids must be integers, got dtype {routing.dtype}")
-        if routing.shape[0] > 0 and routing.shape[1] not in (top_k, top_k + shared):
-            raise _width_error(0, routing.shape[1], top_k, shared)
         routing = routing[:, :top_k]
         validate_routing(routing, experts, top_k)
-        return routing.astype(np.int64)
+        return np.array(routing, dtype=np.int64)
 
 
 def load_routing_file(

@@ -108,6 +108,19 @@ def test_build_module_carries_everything(tmp_path: Path) -> None:
         ),
         (HEAD + "workload { tokens = 2 }", 3, 1, "workload needs a 'routing' field"),
         (
+            HEAD + "workload { tokens = 1000000000 routing = uniform() }",
+            3,
+            21,
+            "1000000000 tokens is more than the limit of 65536 tokens per layer",
+        ),
+        (
+            "system paper-2x2 model qwen3-30b-a3b { top_k = 32 }\n"
+            "workload { tokens = 65536 routing = uniform() }",
+            2,
+            21,
+            "65536 tokens x top_k 32 = 2097152 expert ids is more than the limit of 1048576",
+        ),
+        (
             HEAD + "workload { tokens = 2 routing = uniform(seed = 1, seed = 2) }",
             3,
             51,
@@ -208,6 +221,12 @@ def test_errors_are_located(text: str, line: int, column: int, message: str) -> 
     assert error.source_line == text.splitlines()[line - 1]
 
 
+def test_workload_at_the_limits_runs() -> None:
+    text = "system paper-2x2\nmodel qwen3-30b-a3b { top_k = 16 }\n"
+    text += "workload { tokens = 65536 routing = uniform(seed = 1) }"
+    assert parse_moe(text).routing.shape == (65536, 16)
+
+
 def test_caret_sits_under_the_column() -> None:
     formatted = _error(HEAD + "workload { tokens = 0 routing = uniform() }").format()
     _, source, caret = formatted.splitlines()
@@ -221,3 +240,11 @@ def test_not_utf8_is_an_error() -> None:
 
     with pytest.raises(FsedpError, match="not UTF-8 text"):
         MoeFrontend().parse(None, BytesIO(b"system \xff"), "x.moe")
+
+
+def test_inline_routing_over_the_token_limit_is_refused() -> None:
+    rows = ", ".join(["[0, 1]"] * (65536 + 1))
+    text = 'system paper-2x2 model { name = "t" hidden = 8 ffn = 8 experts = 4 shared = 0 top_k = 2 }\n'
+    error = _error(text + f"workload {{ routing = [{rows}] }}")
+    assert "65537 tokens is more than the limit of 65536 tokens per layer" in error.message
+    assert (error.line, error.column) == (2, 22)
