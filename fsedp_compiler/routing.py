@@ -23,7 +23,7 @@ import numpy as np
 
 from dialects.moe import find_routing_error
 from fsedp_compiler import limits
-from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.errors import FsedpError, decode_utf8, located, split_lines
 from fsedp_compiler.presets import ModelSpec, is_int
 
 ROUTING_KINDS = ("uniform", "zipf", "dirichlet")
@@ -200,11 +200,13 @@ def _unreadable(error: OSError) -> FsedpError:
 
 def _read_text(path: PathLike) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise FsedpError("file is not UTF-8 text") from None
+        raw = Path(path).read_bytes()
     except OSError as error:
         raise _unreadable(error) from None
+    except ValueError as error:  # a path with a NUL character
+        raise FsedpError(f"cannot read file: {error}") from None
+    # Line ends are kept as written: errors count \n, \r\n and \r alike (errors.position).
+    return decode_utf8(raw)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
@@ -218,23 +220,46 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
 
 
 def _parse_json(text: str, first_line: int = 1) -> object:
+    _check_json_nesting(text, first_line)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as error:
-        lines = text.splitlines()
-        source = lines[error.lineno - 1] if error.lineno <= len(lines) else None
-        raise FsedpError(
-            f"invalid JSON: {error.msg}",
-            line=first_line + error.lineno - 1,
-            column=error.colno,
-            source_line=source,
-        ) from None
+        raise _json_error(f"invalid JSON: {error.msg}", text, error.pos, first_line) from None
+
+
+def _json_error(message: str, text: str, offset: int, first_line: int) -> FsedpError:
+    # Located here rather than by json's lineno, which counts only \n as a line end.
+    error = located(message, text, offset)
+    error.line += first_line - 1
+    return error
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_OPEN = np.array([ord("["), ord("{")], dtype=np.uint32)
+_JSON_CLOSE = np.array([ord("]"), ord("}")], dtype=np.uint32)
+
+
+def _check_json_nesting(text: str, first_line: int) -> None:
+    """Refuse JSON nested deeper than the limit before the (recursive) json reader sees it."""
+    if text.count("[") + text.count("{") <= limits.MAX_JSON_NESTING:
+        return
+    # Brackets inside strings do not nest: blank the strings out, keeping every offset.
+    outside = _JSON_STRING.sub(lambda string: " " * len(string[0]), text)
+    codes = np.frombuffer(outside.encode("utf-32-le"), dtype=np.uint32)
+    steps = np.isin(codes, _JSON_OPEN).astype(np.int32) - np.isin(codes, _JSON_CLOSE)
+    too_deep = np.flatnonzero(np.cumsum(steps) > limits.MAX_JSON_NESTING)
+    if too_deep.size:
+        message = (
+            f"JSON nested deeper than the limit of {limits.MAX_JSON_NESTING} levels "
+            "(README: Limits)"
+        )
+        raise _json_error(message, text, int(too_deep[0]), first_line)
 
 
 def _parse_json_lines(text: str) -> list:
     return [
         _parse_json(line, number)
-        for number, line in enumerate(text.splitlines(), 1)
+        for number, line in enumerate(split_lines(text), 1)
         if line.strip()
     ]
 

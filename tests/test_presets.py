@@ -347,3 +347,9 @@ def test_error_format_keeps_tabs_for_the_caret():
 )
 def test_error_format_location_parts_are_optional(kwargs, expected):
     assert FsedpError("boom", **kwargs).format() == expected
+
+
+def test_error_format_shows_line_separators_as_spaces():
+    # A terminal may break the quoted line at U+2028 and move the caret off its column.
+    error = FsedpError("bad", file="a.moe", line=1, column=3, source_line="a\u2028b\x0bc")
+    assert error.format().splitlines()[1:] == ["a b c", "  ^"]

@@ -412,6 +412,65 @@ def test_missing_and_unreadable_files(tmp_path):
         load_trace_json(binary, 8, 2)
 
 
+def test_not_utf8_is_located_at_the_first_bad_byte(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'{"0": [1, 2],\r\n "1": [3, 4], "caf\xe9": []}')
+    with pytest.raises(FsedpError) as info:
+        load_trace_json(path, 8, 2)
+    error = info.value
+    assert error.message == "not UTF-8 text: byte 0xe9 (invalid continuation byte)"
+    assert (error.file, error.line, error.column) == (str(path), 2, 19)
+    assert error.source_line == ' "1": [3, 4], "caf\ufffd": []}'
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "source"),
+    [
+        ('{"0": [1, 2],\r "1": [3, 4],\r "2": [5 6]}', 3, 10, ' "2": [5 6]}'),
+        ('{"0": [1, 2],\r\n "1": [3 4]}', 2, 10, ' "1": [3 4]}'),
+        ('{"0": [1, 2], "\u2028": [3, 4],\n "1": [3 4]}', 2, 10, ' "1": [3 4]}'),
+    ],
+)
+def test_json_errors_count_lines_as_printed(tmp_path, text, line, column, source):
+    path = tmp_path / "t.json"
+    path.write_bytes(text.encode())
+    with pytest.raises(FsedpError, match="invalid JSON: Expecting ',' delimiter") as info:
+        load_trace_json(path, 8, 2)
+    assert (info.value.line, info.value.column, info.value.source_line) == (line, column, source)
+    assert info.value.format().splitlines()[-1] == " " * (column - 1) + "^"
+
+
+def test_json_lines_with_cr_line_ends(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"0": [1, 2]}\r{"0": [3, 4]}\r\n{"0": [5, 6]}')
+    assert load_trace_json(path, 8, 2, layer=1).tolist() == [[3, 4]]
+    path.write_bytes(b'{"0": [1, 2]}\r{"0": [3, 4]}\r{"0": [5, 6]')
+    with pytest.raises(FsedpError, match="invalid JSON") as info:
+        load_trace_json(path, 8, 2, layer=0)
+    assert (info.value.line, info.value.column) == (3, 13)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_deep_json_is_refused_before_parsing(tmp_path, suffix):
+    path = tmp_path / f"deep{suffix}"
+    path.write_text('{"0": [0, 1]}\n' + "[" * 100000 + "]" * 100000)
+    with pytest.raises(FsedpError) as info:
+        load_trace_json(path, 8, 2, layer=0)
+    assert info.value.message == "JSON nested deeper than the limit of 64 levels (README: Limits)"
+    assert (info.value.line, info.value.column) == (2, 65)
+
+
+def test_json_nesting_at_the_limit_and_brackets_in_strings(tmp_path):
+    deep = [[0, 1]]
+    for _ in range(limits.MAX_JSON_NESTING - 3):  # 63 levels of lists in the config's object
+        deep = [deep]
+    config = dict(HF_CONFIGS["mixtral-8x7b"], deep=deep, text="[[[[" * 100)
+    assert model_from_hf_config(write(tmp_path, "config.json", config)).experts == 8
+    too_deep = dict(config, deep=[deep])
+    with pytest.raises(FsedpError, match="JSON nested deeper than the limit of 64 levels"):
+        model_from_hf_config(write(tmp_path, "config.json", too_deep))
+
+
 # --- .npy arrays and dispatch -----------------------------------------------------------------
 
 
