@@ -42,7 +42,7 @@ from xdsl.utils.frontend import Frontend
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.moe import LayerOp, ModelAttr
 from fsedp_compiler import presets, routing
-from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.errors import FsedpError, decode_utf8, split_lines
 
 STRATEGY_ATTR = "fsedp.strategy"
 STRATEGY_OPTIONS_ATTR = "fsedp.strategy_options"
@@ -274,7 +274,10 @@ class MoeProgram:
 
 def parse_moe(text: str, filename: str = "<input>") -> MoeProgram:
     """Parse `.moe` text; raise FsedpError with file:line:col on any problem."""
-    lines = text.splitlines()
+    # lark counts lines at \n only; \r\n and \r end a line too (errors.split_lines). No string
+    # or value can hold a line end, so this changes nothing but where lines are counted.
+    text = "\n".join(split_lines(text))
+    lines = text.split("\n")
     try:
         try:
             tree = _parser().parse(text)
@@ -694,11 +697,4 @@ class MoeFrontend(Frontend):
     name = "moe"
 
     def parse(self, ctx: Context, input: IO[bytes], input_name: str = "<input>") -> ModuleOp:
-        raw = input.read()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise FsedpError(
-                f"not UTF-8 text: {error.reason} at byte {error.start}", file=input_name
-            ) from None
-        return build_module(parse_moe(text, input_name))
+        return build_module(parse_moe(decode_utf8(input.read(), input_name), input_name))

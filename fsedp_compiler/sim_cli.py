@@ -22,7 +22,7 @@ from xdsl.parser import Parser
 
 from fsedp_compiler import perf, registry
 from fsedp_compiler.cli import run_reporting_errors
-from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.errors import FsedpError, decode_utf8
 
 
 def _arguments() -> argparse.ArgumentParser:
@@ -109,11 +109,8 @@ def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> M
         module = MoeFrontend().parse(Context(), io.BytesIO(raw), path)
     else:
         ctx = registry.context()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise FsedpError(f"not UTF-8 text at byte {error.start}", file=path) from None
-        module = Parser(ctx, text, "<stdin>" if path == "-" else path).parse_module()
+        name = "<stdin>" if path == "-" else path
+        module = Parser(ctx, decode_utf8(raw, name), name).parse_module()
     module.verify()
     return lower_if_needed(module, strategy, verify_ir=verify_ir)
 

@@ -123,3 +123,16 @@ def test_help_lists_moe_frontend(capsys) -> None:
         run(["--help"])
     assert exit_info.value.code == 0
     assert "moe" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["bad.mlir", "bad.moe"])
+def test_not_utf8_input_is_located(tmp_path: Path, capsys, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"builtin.module {\r\n}\r\n// caf\xe9\n")
+    code, _, err = _run([str(path)], capsys)
+    assert code == EXIT_USER_ERROR
+    assert err.splitlines() == [
+        f"{path}:3:7: error: not UTF-8 text: byte 0xe9 (invalid continuation byte)",
+        "// caf\ufffd",
+        "      ^",
+    ]

@@ -233,13 +233,43 @@ def test_caret_sits_under_the_column() -> None:
     assert source[caret.index("^")] == "0"
 
 
-def test_not_utf8_is_an_error() -> None:
+def test_not_utf8_is_located_at_the_first_bad_byte() -> None:
     from io import BytesIO
 
     from fsedp_compiler.frontend import MoeFrontend
 
-    with pytest.raises(FsedpError, match="not UTF-8 text"):
-        MoeFrontend().parse(None, BytesIO(b"system \xff"), "x.moe")
+    with pytest.raises(FsedpError) as info:
+        MoeFrontend().parse(None, BytesIO(b"system paper-2x2\r\nmodel \xc3("), "x.moe")
+    error = info.value
+    assert error.message == "not UTF-8 text: byte 0xc3 (invalid continuation byte)"
+    assert (error.file, error.line, error.column) == ("x.moe", 2, 7)
+    assert error.format().splitlines()[1:] == ["model \ufffd(", "      ^"]
+
+
+BAD_TOKENS = "workload { tokens = 0 routing = uniform() }"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "source"),
+    [
+        ("system paper-2x2\rmodel qwen3-30b-a3b\r" + BAD_TOKENS, 3, 21, BAD_TOKENS),
+        ("system paper-2x2\r\nmodel qwen3-30b-a3b\r\n" + BAD_TOKENS, 3, 21, BAD_TOKENS),
+        ("system paper-2x2\n\rmodel qwen3-30b-a3b\n" + BAD_TOKENS, 4, 21, BAD_TOKENS),
+        (
+            "// a\u2028b\x0bc\x0cd\x85e\nsystem paper-2x2 model qwen3-30b-a3b " + BAD_TOKENS,
+            2,
+            58,
+            "system paper-2x2 model qwen3-30b-a3b " + BAD_TOKENS,
+        ),
+        ("system paper-2x2\u2028model", 1, 17, "system paper-2x2\u2028model"),
+    ],
+)
+def test_line_and_column_agree_with_the_printed_line(text, line, column, source) -> None:
+    error = _error(text)
+    assert (error.line, error.column, error.source_line) == (line, column, source)
+    printed, caret = error.format().splitlines()[1:]
+    assert caret == " " * (column - 1) + "^"
+    assert printed == source.replace("\u2028", " ")
 
 
 def test_inline_routing_over_the_token_limit_is_refused() -> None:

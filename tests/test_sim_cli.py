@@ -118,3 +118,11 @@ def test_console_script(lowered):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["latency_cycles"] == 300.0
+
+
+def test_not_utf8_mlir_is_located(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "bad.mlir"
+    path.write_bytes(b"builtin.module {\n}\n\xff\n")
+    code, _, err = run(capsys, path)
+    assert code == 1
+    assert err.startswith(f"{path}:3:1: error: not UTF-8 text: byte 0xff (invalid start byte)\n")
