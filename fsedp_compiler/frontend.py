@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -105,13 +107,11 @@ class _ToBlocks(lark.Transformer):
 
     def number(self, meta, children):
         (token,) = children
-        text = str(token)
-        is_int = text.lstrip("+-").isdigit()
-        return Value(int(text) if is_int else float(text), _loc(token))
+        return Value(_number(token), _loc(token))
 
     def string(self, meta, children):
         (token,) = children
-        return Value(json.loads(token), _loc(token))
+        return Value(_string_value(token), _loc(token))
 
     def name(self, meta, children):
         (token,) = children
@@ -126,7 +126,7 @@ class _ToBlocks(lark.Transformer):
 
     def channel(self, meta, children):
         gbps, chiplet = children
-        return Value(presets.DdrChannel(float(gbps), int(chiplet)), _loc(meta))
+        return Value(presets.DdrChannel(_as_float(_number(gbps)), _number(chiplet)), _loc(meta))
 
     def keyword_arg(self, meta, children):
         key, value = children
@@ -157,7 +157,7 @@ class _ToBlocks(lark.Transformer):
 
     def from_file(self, meta, children):
         (token,) = children
-        return Value(("from", json.loads(token)), _loc(token))
+        return Value(("from", _string_value(token)), _loc(token))
 
     def _block(self, kind, meta, children):
         source: Value | None = None
@@ -185,6 +185,47 @@ class _ToBlocks(lark.Transformer):
 
     def start(self, meta, children):
         return list(children)
+
+
+# A string's escapes (README, "The .moe language"): JSON's, except that a \u escape may not be
+# half of a UTF-16 surrogate pair; a character beyond U+FFFF is written as itself.
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)")
+_ESCAPES_HELP = 'escapes are \\" \\\\ \\/ \\b \\f \\n \\r \\t and \\uXXXX (not D800-DFFF)'
+
+
+def _number(token: lark.Token) -> int | float:
+    """An integer (exact, however large) or a finite 64-bit float."""
+    text = str(token)
+    try:
+        value = int(text) if text.lstrip("+-").isdigit() else float(text)
+    except ValueError:  # beyond the digits Python converts (sys.get_int_max_str_digits)
+        most = sys.get_int_max_str_digits()
+        raise _located(
+            f"number with {len(text)} digits is too long; at most {most}", _loc(token)
+        ) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _located(
+            f"number {text} is out of range: a float is at most about 1.8e308", _loc(token)
+        )
+    return value
+
+
+def _string_value(token: lark.Token) -> str:
+    """The text of a string token, its escapes replaced; a bad escape is reported where it is."""
+
+    def unescape(match: re.Match) -> str:
+        code = match.group(1)
+        if code in _ESCAPES:
+            return _ESCAPES[code]
+        if len(code) == 5 and not 0xD800 <= int(code[1:], 16) <= 0xDFFF:
+            return chr(int(code[1:], 16))
+        # Strings are one line: the escape's column is the quote's plus its offset.
+        where = Loc(token.line, token.column + 1 + match.start())
+        shown = "\\u without 4 hex digits" if code == "u" else f"'{match.group(0)}'"
+        raise _located(f"bad escape {shown} in a string; {_ESCAPES_HELP}", where)
+
+    return _ESCAPE.sub(unescape, token[1:-1])
 
 
 class _LocatedError(Exception):
@@ -247,6 +288,8 @@ def _describe_expected(error: lark.exceptions.UnexpectedInput) -> str:
 
 def _syntax_error(error: lark.exceptions.UnexpectedInput) -> _LocatedError:
     loc = Loc(error.line, error.column) if error.line > 0 else None
+    if isinstance(error, lark.exceptions.UnexpectedCharacters) and error.char == '"':
+        return _located('unterminated string: a string ends with " on the line it starts', loc)
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
         found = f"unexpected character {error.char!r}"
     elif isinstance(error, lark.exceptions.UnexpectedEOF) or error.token.type == "$END":

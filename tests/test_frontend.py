@@ -170,12 +170,10 @@ def test_build_module_carries_everything(tmp_path: Path) -> None:
             "system field 'sram_bytes' expects an integer, got 1.5",
         ),
         ("system paper-2x2 { ddr = 3 }", 1, 26, "ddr expects a list of channels"),
-        (
-            "system paper-2x2 { clock_ghz = 1e999 }",
-            1,
-            32,
-            "system field 'clock_ghz' must be finite, got inf",
-        ),
+        ("system paper-2x2 { clock_ghz = 1e999 }", 1, 32, "number 1e999 is out of range"),
+        ("system paper-2x2 { ddr = [1" + "0" * 400 + " at 0] }", 1, 27, "'ddr[0].gbps' is 1000"),
+        ("system paper-2x2 { rows = 1" + "0" * 5000 + " }", 1, 27, "5001 digits is too long"),
+        (HEAD + "workload { routing = zipf(-1e400) }", 3, 27, "number -1e400 is out of range"),
         (
             "system paper-2x2 { d2d_gbps = 1e-320 }",
             1,
@@ -189,10 +187,10 @@ def test_build_module_carries_everything(tmp_path: Path) -> None:
             "system field 'clock_ghz' is 1" + "0" * 400 + ", outside the range",
         ),
         (
-            "system paper-2x2 {\n  ddr = [25.6 at 0, 1e999 at 3] }",
+            "system paper-2x2 {\n  ddr = [25.6 at 0, 1e-9 at 3] }",
             2,
             21,
-            "system field 'ddr[1].gbps' must be finite, got inf",
+            "system field 'ddr[1].gbps' is 1e-09, outside the range 0.001 to 1000000.0 GB/s",
         ),
         (
             "system paper-2x2 { rows = 100000000000000000000000 }",
@@ -278,3 +276,44 @@ def test_inline_routing_over_the_token_limit_is_refused() -> None:
     error = _error(text + f"workload {{ routing = [{rows}] }}")
     assert "65537 tokens is more than the limit of 65536 tokens per layer" in error.message
     assert (error.line, error.column) == (2, 22)
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        (r'"plain"', "plain"),
+        (r'"q\"b\\s\/"', 'q"b\\s/'),
+        (r'"\b\f\n\r\t"', "\b\f\n\r\t"),
+        (r'"\u00e9\u2028\uFFFD"', "\u00e9\u2028\ufffd"),
+        ('"tab\tand \U0001f600"', "tab\tand \U0001f600"),  # raw tab and emoji, as written
+    ],
+)
+def test_string_escapes(written: str, value: str) -> None:
+    program = parse_moe(
+        f"system paper-2x2 {{ name = {written} }}\nmodel qwen3-30b-a3b\n"
+        + BAD_TOKENS.replace("0", "1")
+    )
+    assert program.system.name == value
+
+
+@pytest.mark.parametrize(
+    ("written", "column", "message"),
+    [
+        (r'"a\qb"', 29, "bad escape '\\q' in a string; escapes are"),
+        (r'"ok\n\0"', 32, "bad escape '\\0' in a string"),
+        (r'"\ud83d\ude00"', 28, "bad escape '\\ud83d' in a string"),
+        (r'"\u12"', 28, "bad escape \\u without 4 hex digits"),
+        (r'"\x41"', 28, "bad escape '\\x' in a string"),
+        ('"open', 27, 'unterminated string: a string ends with " on the line it starts'),
+        ('"a\\', 27, "unterminated string"),
+    ],
+)
+def test_bad_string_is_located(written: str, column: int, message: str) -> None:
+    error = _error(f"system paper-2x2 {{ name = {written} }}\nmodel qwen3-30b-a3b")
+    assert message in error.message
+    assert (error.line, error.column) == (1, column)
+
+
+def test_string_cannot_span_a_cr_line_end() -> None:
+    error = _error('system paper-2x2 { name = "a\rb" }')
+    assert error.message.startswith("unterminated string")
