@@ -43,7 +43,7 @@ from xdsl.utils.frontend import Frontend
 
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.moe import LayerOp, ModelAttr
-from fsedp_compiler import presets, routing
+from fsedp_compiler import limits, presets, routing
 from fsedp_compiler.errors import FsedpError, decode_utf8, split_lines
 
 STRATEGY_ATTR = "fsedp.strategy"
@@ -247,13 +247,49 @@ def _relocated(error: FsedpError, loc: Loc) -> _LocatedError:
     return _LocatedError(f"{where}: {error.message}" if where else error.message, loc)
 
 
+class _Nesting:
+    """Counts the brackets and calls open while lark lexes, so that a value nested deeper than
+    the limit is refused at its first bracket too deep, before the tree walk (recursive) or
+    even the rest of the parse."""
+
+    def __init__(self):
+        self.depth = 0
+
+    def open(self, token: lark.Token) -> lark.Token:
+        self.depth += 1
+        if self.depth > limits.MAX_MOE_NESTING:
+            raise _located(
+                f"value nested deeper than the limit of {limits.MAX_MOE_NESTING} levels of "
+                "brackets and calls (README: Limits)",
+                _loc(token),
+            )
+        return token
+
+    def close(self, token: lark.Token) -> lark.Token:
+        self.depth -= 1
+        return token
+
+
+_NESTING = _Nesting()  # reset by parse_moe; lark calls it for every bracket it lexes
+
+
 @cache
 def _parser() -> lark.Lark:
     grammar = resources.files("fsedp_compiler").joinpath("moe.lark").read_text()
     # cache=True keeps the built LALR tables in the temp folder (keyed by the grammar's hash):
     # building them takes a quarter of a second, every fsedp-opt run.
     return lark.Lark(
-        grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=True
+        grammar,
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=True,
+        lexer_callbacks={
+            "LSQB": _NESTING.open,
+            "LPAR": _NESTING.open,
+            "RSQB": _NESTING.close,
+            "RPAR": _NESTING.close,
+        },
     )
 
 
@@ -323,6 +359,7 @@ def parse_moe(text: str, filename: str = "<input>") -> MoeProgram:
     lines = text.split("\n")
     try:
         try:
+            _NESTING.depth = 0
             tree = _parser().parse(text)
         except lark.exceptions.UnexpectedInput as error:
             raise _syntax_error(error) from None

@@ -317,3 +317,31 @@ def test_bad_string_is_located(written: str, column: int, message: str) -> None:
 def test_string_cannot_span_a_cr_line_end() -> None:
     error = _error('system paper-2x2 { name = "a\rb" }')
     assert error.message.startswith("unterminated string")
+
+
+@pytest.mark.parametrize(
+    ("open_", "close", "offset"),
+    [("[", "]", 64), ("f(", ")", 129), ("[g(", ")]", 96)],  # offset of the 65th '[' or '('
+)
+def test_nesting_beyond_the_limit_is_refused_at_the_first_bracket_too_deep(
+    open_, close, offset
+) -> None:
+    prefix = "workload { tokens = 2 routing = uniform() } strategy ep { x = "
+    error = _error(HEAD + prefix + open_ * 40000 + close * 40000 + " }")
+    assert error.message == (
+        "value nested deeper than the limit of 64 levels of brackets and calls (README: Limits)"
+    )
+    assert (error.line, error.column) == (3, len(prefix) + offset + 1)
+
+
+def test_nesting_at_the_limit_is_parsed() -> None:
+    value = "1"
+    for _ in range(64):
+        value = f"[{value}]"
+    program = parse_moe(
+        HEAD + f"workload {{ tokens = 2 routing = uniform() }} strategy ep {{ x = {value} }}"
+    )
+    option = program.strategy_options["x"]
+    for _ in range(64):
+        (option,) = option
+    assert option == 1
