@@ -43,8 +43,9 @@ from xdsl.utils.frontend import Frontend
 
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.moe import LayerOp, ModelAttr
-from fsedp_compiler import limits, presets, routing
+from fsedp_compiler import limits, pipelines, presets, routing
 from fsedp_compiler.errors import FsedpError, decode_utf8, split_lines
+from fsedp_compiler.presets import is_int
 
 STRATEGY_ATTR = "fsedp.strategy"
 STRATEGY_OPTIONS_ATTR = "fsedp.strategy_options"
@@ -612,10 +613,26 @@ class _Resolver:
                 block.source.loc,
             )
         options: dict[str, Any] = {}
+        given: dict[tuple[int, str], Field] = {}
         for item in block.fields:
-            if item.name in options:
-                raise _located(f"strategy option '{item.name}' given twice", item.loc)
+            # Checked here, one option at a time, so that each error points at its option.
+            try:
+                target = pipelines.option_target(name, item.name)
+            except FsedpError as error:
+                raise _located(error.message, item.loc) from None
+            if target in given:
+                first = given[target]
+                raise _located(
+                    f"strategy option '{item.name}' given twice (also as '{first.name}' at "
+                    f"line {first.loc.line}, column {first.loc.column})",
+                    item.loc,
+                )
+            given[target] = item
             options[item.name] = _option_value(item.value)
+            try:
+                pipelines.pipeline_passes(name, {item.name: options[item.name]})
+            except FsedpError as error:
+                raise _located(error.message, item.value.loc) from None
         return name, options
 
 
@@ -709,6 +726,8 @@ def _option_value(value: Value) -> Any:
         raise _located(
             f"strategy options take numbers, names, strings or lists, got {_show(data)}", value.loc
         )
+    if is_int(data) and not -(2**63) <= data < 2**63:  # the IR keeps options as i64
+        raise _located(f"strategy option value {data} does not fit in 64 bits", value.loc)
     return _plain(value)
 
 

@@ -57,14 +57,14 @@ def test_grammar_accepts_comments_separators_and_number_forms() -> None:
     /* block comment */ system paper-2x2 { clock_ghz = 1e0; d2d_gbps = 2.88e2, hop_latency_cycles = 3 }
     model phi-3.5-moe   // dots and dashes in names
     workload { routing = [[0, 15], [3, 2],] }
-    strategy ep { prefetch = false, name = "x", ratio = -0.5 }
+    strategy ep { keep_plan = false, order = "paired", slices = +4, }
     """
     program = parse_moe(text)
     assert program.system.clock_ghz == 1.0 and program.system.d2d_gbps == 288.0
     assert program.system.hop_latency_cycles == 3
     assert program.model.name == "phi-3.5-moe"
     assert program.routing.tolist() == [[0, 15], [3, 2]]
-    assert program.strategy_options == {"prefetch": False, "name": "x", "ratio": -0.5}
+    assert program.strategy_options == {"keep_plan": False, "order": "paired", "slices": 4}
 
 
 def test_trace_layer_selection_and_npy(tmp_path: Path) -> None:
@@ -158,9 +158,9 @@ def test_build_module_carries_everything(tmp_path: Path) -> None:
             "syntax error: unexpected '{'; expected a name",
         ),
         (
-            HEAD + "workload { tokens = 1 routing = uniform() } strategy ep { f = zipf(1) }",
+            HEAD + "workload { tokens = 1 routing = uniform() } strategy ep { slices = zipf(1) }",
             3,
-            63,
+            68,
             "strategy options take numbers, names, strings or lists",
         ),
         (
@@ -338,10 +338,58 @@ def test_nesting_at_the_limit_is_parsed() -> None:
     value = "1"
     for _ in range(64):
         value = f"[{value}]"
-    program = parse_moe(
-        HEAD + f"workload {{ tokens = 2 routing = uniform() }} strategy ep {{ x = {value} }}"
-    )
-    option = program.strategy_options["x"]
-    for _ in range(64):
-        (option,) = option
-    assert option == 1
+    prefix = "workload { tokens = 2 routing = uniform() } strategy ep { "
+    # Parsed and walked whole: the error is the option's name, found after the tree walk.
+    error = _error(HEAD + prefix + f"x = {value} }}")
+    assert error.message.startswith("ep: unknown option 'x'")
+    assert (error.line, error.column) == (3, len(prefix) + 1)
+
+
+STRATEGY_HEAD = HEAD + "workload { tokens = 2 routing = uniform() }\n"
+
+
+@pytest.mark.parametrize(
+    ("block", "column", "message"),
+    [
+        ("strategy fsedp { bogus = 1 }", 18, "fsedp: unknown option 'bogus'; options: policy"),
+        ("strategy fsedp { skip_idle = x }", 30, "option 'skip-idle' expects true or false, got x"),
+        (
+            'strategy fsedp { slices = "8" }',
+            27,
+            "shard-experts: option 'slices' expects an integer",
+        ),
+        ("strategy fsedp { order = sideways }", 26, "order-loads: unknown order 'sideways'"),
+        ("strategy ep { policy = block }", 15, "ep: option 'policy' is ambiguous"),
+        ("strategy ep { verify = 1 }", 24, "ep: option 'verify' expects true or false, got 1"),
+        ("strategy ep { min_slices = 0 }", 28, "shard-experts: min-slices must be >= 1, got 0"),
+        (
+            "strategy ep { slices = 9223372036854775808 }",
+            24,
+            "value 9223372036854775808 does not fit in 64 bits",
+        ),
+        (
+            "strategy fsedp { skip_idle = true skip-idle = false }",
+            35,
+            "strategy option 'skip-idle' given twice (also as 'skip_idle' at line 4, column 18)",
+        ),
+        (
+            "strategy fsedp { slices = 4, shard-experts-slices = 8 }",
+            30,
+            "strategy option 'shard-experts-slices' given twice (also as 'slices' at line 4",
+        ),
+        (
+            "strategy ep { verify = true, verify = false }",
+            30,
+            "strategy option 'verify' given twice",
+        ),
+    ],
+)
+def test_strategy_errors_are_located_at_the_option(block: str, column: int, message: str) -> None:
+    error = _error(STRATEGY_HEAD + block)
+    assert message in error.message
+    assert (error.line, error.column) == (4, column)
+
+
+def test_strategy_options_at_the_i64_edge_are_kept() -> None:
+    program = parse_moe(STRATEGY_HEAD + "strategy ep { slices = 9223372036854775807 }")
+    assert program.strategy_options == {"slices": 2**63 - 1}
