@@ -15,6 +15,7 @@ mistake is reported as an `FsedpError` with file, line and column.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -84,6 +85,41 @@ class Call:
 
 
 @dataclass(frozen=True)
+class IntLists:
+    """`[[1, 2], [3, 4]]` written with integers only (the grammar's INT_LISTS, the usual inline
+    routing), kept as text: `text` is the token with its comments blanked out (offsets kept)."""
+
+    text: str
+    loc: Loc
+
+    def rows(self) -> list[str]:
+        """The text of each inner list."""
+        return _ROW.findall(self.text)
+
+    def row_loc(self, index: int) -> Loc:
+        offset = next(itertools.islice(_ROW.finditer(self.text), index, None)).start()
+        line_start = self.text.rfind("\n", 0, offset) + 1
+        if line_start == 0:
+            return Loc(self.loc.line, self.loc.column + offset)
+        return Loc(self.loc.line + self.text.count("\n", 0, offset), offset - line_start + 1)
+
+    def tolist(self) -> list[list[int]]:
+        return [[int(n) for n in _INT.findall(row)] for row in self.rows()]
+
+
+_ROW = re.compile(r"\[[^\[\]]*\]")
+_INT = re.compile(r"[+-]?[0-9]+")
+_COMMENT = re.compile(r"//[^\n]*|/\*(?:[^*]|\*+[^*/])*+\*+/")
+
+
+def _blank_comments(text: str) -> str:
+    """`text` with every comment turned into spaces, line ends kept, so offsets stay put."""
+    if "/" not in text:
+        return text
+    return _COMMENT.sub(lambda comment: re.sub(r"[^\n]", " ", comment[0]), text)
+
+
+@dataclass(frozen=True)
 class Field:
     name: str
     value: Value
@@ -121,6 +157,10 @@ class _ToBlocks(lark.Transformer):
     def boolean(self, meta, children):
         (token,) = children
         return Value(str(token) == "true", _loc(token))
+
+    def int_lists(self, meta, children):
+        (token,) = children
+        return Value(IntLists(_blank_comments(str(token)), _loc(token)), _loc(token))
 
     def list(self, meta, children):
         return Value([c for c in children if c is not None], _loc(meta))
@@ -270,6 +310,12 @@ class _Nesting:
         self.depth -= 1
         return token
 
+    def int_lists(self, token: lark.Token) -> lark.Token:
+        self.open(token)  # a list of lists: two levels below the current one
+        self.open(token)
+        self.depth -= 2
+        return token
+
 
 _NESTING = _Nesting()  # reset by parse_moe; lark calls it for every bracket it lexes
 
@@ -290,6 +336,7 @@ def _parser() -> lark.Lark:
             "LPAR": _NESTING.open,
             "RSQB": _NESTING.close,
             "RPAR": _NESTING.close,
+            "INT_LISTS": _NESTING.int_lists,
         },
     )
 
@@ -556,6 +603,8 @@ class _Resolver:
     def _routing(
         self, spec: Value, tokens: int | None, model: presets.ModelSpec
     ) -> tuple[np.ndarray, str]:
+        if isinstance(spec.data, IntLists):
+            return _int_lists_routing(spec.data), "inline"
         if isinstance(spec.data, list):
             return _inline_routing(spec), "inline"
         if not isinstance(spec.data, Call):
@@ -662,7 +711,7 @@ def _show(data: Any) -> str:
         return data.text
     if isinstance(data, Call):
         return f"{data.func}(...)"
-    if isinstance(data, list):
+    if isinstance(data, (list, IntLists)):
         return "a list"
     if isinstance(data, presets.DdrChannel):
         return f"{data.gbps} at {data.chiplet}"
@@ -675,6 +724,8 @@ def _plain(value: Value) -> Any:
         return data.text
     if isinstance(data, list):
         return [_plain(v) for v in data]
+    if isinstance(data, IntLists):
+        return data.tolist()
     return data
 
 
@@ -709,15 +760,38 @@ def _inline_routing(spec: Value) -> np.ndarray:
         ):
             raise _located(f"token {token}: expected a list of integer expert ids", row.loc)
         table.append([v.data for v in ids])
-    widths = {len(r) for r in table}
-    if len(widths) != 1:
-        width = len(table[0])
-        token = next(i for i, r in enumerate(table) if len(r) != width)
-        raise _located(
-            f"token {token} has {len(table[token])} expert ids, token 0 has {width}",
-            rows[token].loc,
-        )
-    return np.array(table, dtype=np.int64)
+    token = _ragged_row(table)
+    if token is not None:
+        raise _located(_ragged_message(table, token), rows[token].loc)
+    return _id_array(table, spec.loc)
+
+
+def _int_lists_routing(lists: IntLists) -> np.ndarray:
+    """The routing an INT_LISTS token writes: one regular-expression pass per row, no tree."""
+    rows = lists.rows()
+    routing.check_routing_size(len(rows), len(_INT.findall(rows[0])))  # before reading them all
+    table = [_INT.findall(row) for row in rows]
+    token = _ragged_row(table)
+    if token is not None:
+        raise _located(_ragged_message(table, token), lists.row_loc(token))
+    return _id_array(table, lists.loc)
+
+
+def _ragged_row(table: list[list]) -> int | None:
+    """The first token whose number of expert ids differs from token 0's."""
+    width = len(table[0])
+    return next((i for i, row in enumerate(table) if len(row) != width), None)
+
+
+def _ragged_message(table: list[list], token: int) -> str:
+    return f"token {token} has {len(table[token])} expert ids, token 0 has {len(table[0])}"
+
+
+def _id_array(table: list[list], loc: Loc) -> np.ndarray:
+    try:
+        return np.array(table, dtype=np.int64)  # also converts the digit strings of INT_LISTS
+    except OverflowError:
+        raise _located("an expert id does not fit in 64 bits", loc) from None
 
 
 def _option_value(value: Value) -> Any:

@@ -393,3 +393,72 @@ def test_strategy_errors_are_located_at_the_option(block: str, column: int, mess
 def test_strategy_options_at_the_i64_edge_are_kept() -> None:
     program = parse_moe(STRATEGY_HEAD + "strategy ep { slices = 9223372036854775807 }")
     assert program.strategy_options == {"slices": 2**63 - 1}
+
+
+TINY_MODEL = 'model { name = "t" hidden = 8 ffn = 8 experts = 8 shared = 0 top_k = 2 }\n'
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "[[0, 1], [2, 3], [4, 5]]",
+        "[[0,1,],[2,3],[4,5],]",
+        "[ // token 0\n  [0, /* first */ 1],\n  [+2, 3] /* ] */, [4,\r\n5]\n]",
+        "[[0, 1], [2, 3], [4, 5]] // [[9, 9]]\n",
+    ],
+)
+def test_integer_lists_are_read_as_written(written: str) -> None:
+    program = parse_moe("system paper-2x2\n" + TINY_MODEL + f"workload {{ routing = {written} }}")
+    assert program.routing.tolist()[:2] == [[0, 1], [2, 3]]
+    assert program.routing.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("written", "line", "column", "message"),
+    [
+        ("[[0, 1],\n [2, 3],\n   [4]]", 5, 4, "token 2 has 1 expert ids, token 0 has 2"),
+        ("[[0, 1], /* [7] */ [2]]", 3, 41, "token 1 has 1 expert ids, token 0 has 2"),
+        ("[[0, 1], [2, -1]]", 3, 22, "token 1 routes to expert -1, outside the 8 routed experts"),
+        ("[[0, 1], [2, 99999999999999999999]]", 3, 22, "an expert id does not fit in 64 bits"),
+        ("[[0, 1], [2, 1.5]]", 3, 31, "token 1: expected a list of integer expert ids"),
+        ("[[0, 1], [2, 99999999999999999999], [x]]", 3, 58, "token 2: expected a list of integer"),
+    ],
+)
+def test_inline_routing_errors_are_located(
+    written: str, line: int, column: int, message: str
+) -> None:
+    error = _error("system paper-2x2\n" + TINY_MODEL + f"workload {{ routing = {written} }}")
+    assert message in error.message
+    assert (error.line, error.column) == (line, column)
+
+
+def test_inline_routing_reads_in_time_proportional_to_its_size() -> None:
+    import time
+
+    rows = np.random.default_rng(1).integers(0, 128, size=(65536, 8))
+    rows[:, 1:] = (rows[:, :1] + np.arange(1, 8)) % 128  # distinct ids per token
+    written = "[" + ",\n".join(str(row) for row in rows.tolist()) + "]"
+    start = time.perf_counter()
+    program = parse_moe(HEAD + f"workload {{ routing = {written} }}")
+    assert time.perf_counter() - start < 5  # about 0.4 s; a tree node per number took ~15 s
+    np.testing.assert_array_equal(program.routing, rows)
+
+
+def test_integer_lists_count_two_levels_of_nesting() -> None:
+    prefix = "workload { tokens = 2 routing = uniform() } strategy ep { "
+    error = _error(HEAD + prefix + "x = " + "[" * 63 + "[[1]]" + "]" * 63 + " }")
+    assert error.message.startswith("value nested deeper than the limit of 64 levels")
+    assert (error.line, error.column) == (3, len(prefix) + 4 + 63 + 1)
+    error = _error(HEAD + prefix + "x = " + "[" * 62 + "[[1]]" + "]" * 62 + " }")
+    assert error.message.startswith("ep: unknown option 'x'")
+
+
+def test_integer_lists_as_other_values() -> None:
+    program = parse_moe(STRATEGY_HEAD.replace("uniform()", "uniform(seed = 2)"))
+    assert program.routing_source == "uniform(seed = 2)"
+    error = _error(STRATEGY_HEAD + "strategy ep { slices = [[1, 2]] }")
+    assert "option 'slices' expects an integer, got [1, 2]" in error.message
+    error = _error("system paper-2x2 { ddr = [[1, 2]] }")
+    assert error.message.startswith("ddr expects a list of channels")
+    error = _error("system paper-2x2 { name = [[1]] }")
+    assert error.message == "name expects a name or a string, got a list"
