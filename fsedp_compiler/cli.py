@@ -108,7 +108,12 @@ class FsedpOptMain(xDSLOptMain):
             # Checked here for every input format: xDSL's own decoding error has no location.
             raw = chunk.read()
             decode_utf8(raw, self.get_input_name())
-            return super().parse_chunk(io.BytesIO(raw), file_extension, start_offset)
+            module = super().parse_chunk(io.BytesIO(raw), file_extension, start_offset)
+            if module is not None and (self.args.frontend or file_extension) != "moe":
+                from fsedp_compiler.frontend import check_limits
+
+                check_limits(module, self.get_input_name())  # the .moe front end checks its own
+            return module
         except FsedpError as error:
             # --split-input-file hands the front end one chunk; report lines of the whole file.
             if error.line is not None:

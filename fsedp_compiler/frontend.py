@@ -836,6 +836,55 @@ def model_attr(model: presets.ModelSpec) -> ModelAttr:
     )
 
 
+def system_spec(attr: SystemAttr) -> presets.SystemSpec:
+    """The machine a `chiplet.system` attribute describes, as a spec (inverse of system_attr)."""
+    return presets.SystemSpec(
+        name=attr.system_name.data,
+        rows=attr.rows.data,
+        cols=attr.cols.data,
+        clock_ghz=attr.clock_ghz.data,
+        ops_per_cycle=attr.ops_per_cycle.data,
+        sram_bytes=attr.sram_bytes.data,
+        ddr=tuple(presets.DdrChannel(gbps, chiplet) for gbps, chiplet in attr.ddr),
+        d2d_gbps=attr.d2d_gbps.data,
+        hop_latency_cycles=attr.hop_latency.data,
+        element_bytes=attr.element_bytes.data,
+        slice_buffers=attr.slice_buffers.data,
+    )
+
+
+def model_spec(attr: ModelAttr) -> presets.ModelSpec:
+    """The layer shape a `moe.model` attribute describes (one layer; inverse of model_attr)."""
+    return presets.ModelSpec(
+        name=attr.model_name.data,
+        hidden=attr.hidden.data,
+        ffn=attr.ffn.data,
+        experts=attr.experts.data,
+        shared=attr.shared.data,
+        top_k=attr.top_k.data,
+        layers=1,
+        element_bytes=attr.bytes.data,
+    )
+
+
+def check_limits(module: ModuleOp, filename: str) -> None:
+    """For a module read from MLIR text: what the .moe front end checks of the machine and the
+    layers (finite numbers within the limits, README: Limits), which the dialects' verifiers do
+    not, so that the passes and the simulator never see inf, NaN or a 10^23-chiplet mesh."""
+    try:
+        system = module.attributes.get(SYSTEM_ATTR_NAME)
+        if isinstance(system, SystemAttr):
+            system_spec(system).validate()
+        for op in module.walk():
+            if isinstance(op, LayerOp):
+                model_spec(op.model).validate()
+                shape = op.routing.get_shape()
+                if len(shape) == 2:  # another shape is the verifier's to report
+                    routing.check_routing_size(*shape)
+    except FsedpError as error:
+        raise FsedpError(error.message, file=filename) from None
+
+
 def _option_attr(value: Any) -> Attribute:
     if isinstance(value, bool):
         return BoolAttr.from_bool(value)

@@ -109,8 +109,11 @@ def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> M
         module = MoeFrontend().parse(Context(), io.BytesIO(raw), path)
     else:
         ctx = registry.context()
+        from fsedp_compiler.frontend import check_limits
+
         name = "<stdin>" if path == "-" else path
         module = Parser(ctx, decode_utf8(raw, name), name).parse_module()
+        check_limits(module, name)
     module.verify()
     return lower_if_needed(module, strategy, verify_ir=verify_ir)
 
