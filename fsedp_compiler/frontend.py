@@ -370,10 +370,15 @@ def _describe_expected(error: lark.exceptions.UnexpectedInput) -> str:
     return ", ".join(readable)
 
 
-def _syntax_error(error: lark.exceptions.UnexpectedInput) -> _LocatedError:
+def _syntax_error(error: lark.exceptions.UnexpectedInput, text: str) -> _LocatedError:
     loc = Loc(error.line, error.column) if error.line > 0 else None
     if isinstance(error, lark.exceptions.UnexpectedCharacters) and error.char == '"':
         return _located('unterminated string: a string ends with " on the line it starts', loc)
+    # A whole comment is skipped anywhere, so one the lexer stops at has no end.
+    if isinstance(error, lark.exceptions.UnexpectedCharacters) and text.startswith(
+        "/*", error.pos_in_stream
+    ):
+        return _located("unterminated comment: /* needs a closing */", loc)
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
         found = f"unexpected character {error.char!r}"
     elif isinstance(error, lark.exceptions.UnexpectedEOF) or error.token.type == "$END":
@@ -410,7 +415,7 @@ def parse_moe(text: str, filename: str = "<input>") -> MoeProgram:
             _NESTING.depth = 0
             tree = _parser().parse(text)
         except lark.exceptions.UnexpectedInput as error:
-            raise _syntax_error(error) from None
+            raise _syntax_error(error, text) from None
         blocks = _ToBlocks().transform(tree)
         return _Resolver(os.path.dirname(filename) if filename else "").resolve(blocks)
     except lark.exceptions.VisitError as error:

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -225,6 +226,11 @@ def _parse_json(text: str, first_line: int = 1) -> object:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as error:
         raise _json_error(f"invalid JSON: {error.msg}", text, error.pos, first_line) from None
+    except ValueError:  # an integer beyond the digits Python converts; json does not say where
+        most = sys.get_int_max_str_digits()
+        long = re.search(f"[0-9]{{{most + 1},}}", text)
+        message = f"number with more than {most} digits is too long"
+        raise _json_error(message, text, long.start() if long else 0, first_line) from None
 
 
 def _json_error(message: str, text: str, offset: int, first_line: int) -> FsedpError:

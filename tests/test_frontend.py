@@ -462,3 +462,12 @@ def test_integer_lists_as_other_values() -> None:
     assert error.message.startswith("ddr expects a list of channels")
     error = _error("system paper-2x2 { name = [[1]] }")
     assert error.message == "name expects a name or a string, got a list"
+
+
+def test_unterminated_comment_says_so() -> None:
+    error = _error("system paper-2x2 // fine\nmodel qwen3-30b-a3b /* never closed\n")
+    assert error.message == "unterminated comment: /* needs a closing */"
+    assert (error.line, error.column) == (2, 21)
+    assert _error("system paper-2x2 / model").message.startswith(
+        "syntax error: unexpected character '/'"
+    )

@@ -814,3 +814,11 @@ def test_json_trace_over_the_token_limit_is_refused(tmp_path):
         load_trace_json(rows, 4, 2)
     at_limit = write(tmp_path, "max.json", [[0, 1], [2, 3]] * (limits.MAX_TOKENS // 2))
     assert load_trace_json(at_limit, 4, 2).shape == (limits.MAX_TOKENS, 2)
+
+
+def test_json_number_too_long_to_convert_is_located(tmp_path):
+    path = write(tmp_path, "long.json", '{"0": [0, 1],\n "1": [2, 9' + "9" * 5000 + "]}")
+    with pytest.raises(FsedpError) as info:
+        load_trace_json(path, 8, 2)
+    assert info.value.message == "number with more than 4300 digits is too long"
+    assert (info.value.line, info.value.column) == (2, 11)
