@@ -7,6 +7,7 @@ every user error into a message and a non-zero exit code instead of a Python tra
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import traceback
@@ -19,7 +20,7 @@ from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseE
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from fsedp_compiler import perf, registry
-from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.errors import FsedpError, decode_utf8
 
 EXIT_USER_ERROR = 1
 EXIT_USAGE_ERROR = 2
@@ -112,7 +113,15 @@ class FsedpOptMain(xDSLOptMain):
         if start_offset:  # --split-input-file: the previous chunk is done with
             perf.collect_between_inputs()
         try:
-            return super().parse_chunk(chunk, file_extension, start_offset)
+            # Checked here for every input format: xDSL's own decoding error has no location.
+            raw = chunk.read()
+            decode_utf8(raw, self.get_input_name())
+            module = super().parse_chunk(io.BytesIO(raw), file_extension, start_offset)
+            if module is not None and (self.args.frontend or file_extension) != "moe":
+                from fsedp_compiler.frontend import check_limits
+
+                check_limits(module, self.get_input_name())  # the .moe front end checks its own
+            return module
         except FsedpError as error:
             # --split-input-file hands the front end one chunk; report lines of the whole file.
             if error.line is not None:

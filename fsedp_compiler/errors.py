@@ -5,7 +5,16 @@ Every problem a user can cause (a bad option, a malformed file, an unknown prese
 so the message alone must say what is wrong and, where known, where.
 """
 
+import re
+
 from xdsl.utils.exceptions import DiagnosticException
+
+# What ends a line, everywhere a line or column is reported: \n, \r\n and \r. Not the other
+# characters Python's splitlines() breaks at (\v, \f, U+2028, ...), so that a line number, its
+# column and the source line printed under the message always agree.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+# Characters a terminal may show as a line break, shown as a space in a quoted source line.
+_BREAKS_IN_DISPLAY = str.maketrans(dict.fromkeys("\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
 
 
 class FsedpError(DiagnosticException):
@@ -48,7 +57,7 @@ class FsedpError(DiagnosticException):
         where = self.location()
         text = f"{where}: error: {self.message}" if where else f"error: {self.message}"
         if self.source_line is not None and self.column is not None:
-            line = self.source_line.rstrip("\r\n")
+            line = self.source_line.rstrip("\r\n").translate(_BREAKS_IN_DISPLAY)
             # Keep tabs so the caret lines up with the source as the terminal shows it.
             pad = "".join(c if c == "\t" else " " for c in line[: max(self.column - 1, 0)])
             text += f"\n{line}\n{pad}^"
@@ -56,3 +65,36 @@ class FsedpError(DiagnosticException):
 
     def __str__(self) -> str:
         return self.format()
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text`, split where line numbers count one (see _LINE_END)."""
+    return _LINE_END.split(text)
+
+
+def position(text: str, offset: int) -> tuple[int, int, str]:
+    """1-based line and column of character `offset` in `text`, and the text of that line."""
+    if text[offset - 1 : offset + 1] == "\r\n":
+        offset -= 1  # the \n of a \r\n: the line end, not a line of its own
+    starts = [match.end() for match in _LINE_END.finditer(text, 0, offset)]
+    start = starts[-1] if starts else 0
+    end = _LINE_END.search(text, offset)
+    return len(starts) + 1, offset - start + 1, text[start : end.start() if end else len(text)]
+
+
+def located(message: str, text: str, offset: int, file: str | None = None) -> FsedpError:
+    """An FsedpError at character `offset` of `text`, with its line and a caret."""
+    line, column, source = position(text, offset)
+    return FsedpError(message, file=file, line=line, column=column, source_line=source)
+
+
+def decode_utf8(raw: bytes, file: str | None = None) -> str:
+    """`raw` as UTF-8 text, or an FsedpError at the line and column of the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # The bytes before the bad one are valid, so they decode to the same characters.
+        offset = len(raw[: error.start].decode("utf-8"))
+        shown = raw.decode("utf-8", errors="replace")
+        message = f"not UTF-8 text: byte 0x{raw[error.start]:02x} ({error.reason})"
+        raise located(message, shown, offset, file) from None

@@ -15,8 +15,12 @@ mistake is reported as an `FsedpError` with file, line and column.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import math
 import os
+import re
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -34,8 +38,9 @@ from xdsl.utils.frontend import Frontend
 
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.moe import LayerOp, ModelAttr
-from fsedp_compiler import presets, routing
-from fsedp_compiler.errors import FsedpError
+from fsedp_compiler import limits, pipelines, presets, routing
+from fsedp_compiler.errors import FsedpError, decode_utf8, split_lines
+from fsedp_compiler.presets import is_int
 from fsedp_compiler.record import record
 
 ROUTING_SOURCE_ATTR = "fsedp.routing"
@@ -73,6 +78,41 @@ class Call:
 
 
 @dataclass(frozen=True)
+class IntLists:
+    """`[[1, 2], [3, 4]]` written with integers only (the grammar's INT_LISTS, the usual inline
+    routing), kept as text: `text` is the token with its comments blanked out (offsets kept)."""
+
+    text: str
+    loc: Loc
+
+    def rows(self) -> list[str]:
+        """The text of each inner list."""
+        return _ROW.findall(self.text)
+
+    def row_loc(self, index: int) -> Loc:
+        offset = next(itertools.islice(_ROW.finditer(self.text), index, None)).start()
+        line_start = self.text.rfind("\n", 0, offset) + 1
+        if line_start == 0:
+            return Loc(self.loc.line, self.loc.column + offset)
+        return Loc(self.loc.line + self.text.count("\n", 0, offset), offset - line_start + 1)
+
+    def tolist(self) -> list[list[int]]:
+        return [[int(n) for n in _INT.findall(row)] for row in self.rows()]
+
+
+_ROW = re.compile(r"\[[^\[\]]*\]")
+_INT = re.compile(r"[+-]?[0-9]+")
+_COMMENT = re.compile(r"//[^\n]*|/\*(?:[^*]|\*+[^*/])*+\*+/")
+
+
+def _blank_comments(text: str) -> str:
+    """`text` with every comment turned into spaces, line ends kept, so offsets stay put."""
+    if "/" not in text:
+        return text
+    return _COMMENT.sub(lambda comment: re.sub(r"[^\n]", " ", comment[0]), text)
+
+
+@dataclass(frozen=True)
 class Field:
     name: str
     value: Value
@@ -97,13 +137,11 @@ class _ToBlocks(lark.Transformer):
 
     def number(self, meta, children):
         (token,) = children
-        text = str(token)
-        is_int = text.lstrip("+-").isdigit()
-        return Value(int(text) if is_int else float(text), _loc(token))
+        return Value(_number(token), _loc(token))
 
     def string(self, meta, children):
         (token,) = children
-        return Value(json.loads(token), _loc(token))
+        return Value(_string_value(token), _loc(token))
 
     def name(self, meta, children):
         (token,) = children
@@ -113,12 +151,16 @@ class _ToBlocks(lark.Transformer):
         (token,) = children
         return Value(str(token) == "true", _loc(token))
 
+    def int_lists(self, meta, children):
+        (token,) = children
+        return Value(IntLists(_blank_comments(str(token)), _loc(token)), _loc(token))
+
     def list(self, meta, children):
         return Value([c for c in children if c is not None], _loc(meta))
 
     def channel(self, meta, children):
         gbps, chiplet = children
-        return Value(presets.DdrChannel(float(gbps), int(chiplet)), _loc(meta))
+        return Value(presets.DdrChannel(_as_float(_number(gbps)), _number(chiplet)), _loc(meta))
 
     def keyword_arg(self, meta, children):
         key, value = children
@@ -149,7 +191,7 @@ class _ToBlocks(lark.Transformer):
 
     def from_file(self, meta, children):
         (token,) = children
-        return Value(("from", json.loads(token)), _loc(token))
+        return Value(("from", _string_value(token)), _loc(token))
 
     def _block(self, kind, meta, children):
         source: Value | None = None
@@ -179,6 +221,47 @@ class _ToBlocks(lark.Transformer):
         return list(children)
 
 
+# A string's escapes (README, "The .moe language"): JSON's, except that a \u escape may not be
+# half of a UTF-16 surrogate pair; a character beyond U+FFFF is written as itself.
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)")
+_ESCAPES_HELP = 'escapes are \\" \\\\ \\/ \\b \\f \\n \\r \\t and \\uXXXX (not D800-DFFF)'
+
+
+def _number(token: lark.Token) -> int | float:
+    """An integer (exact, however large) or a finite 64-bit float."""
+    text = str(token)
+    try:
+        value = int(text) if text.lstrip("+-").isdigit() else float(text)
+    except ValueError:  # beyond the digits Python converts (sys.get_int_max_str_digits)
+        most = sys.get_int_max_str_digits()
+        raise _located(
+            f"number with {len(text)} digits is too long; at most {most}", _loc(token)
+        ) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _located(
+            f"number {text} is out of range: a float is at most about 1.8e308", _loc(token)
+        )
+    return value
+
+
+def _string_value(token: lark.Token) -> str:
+    """The text of a string token, its escapes replaced; a bad escape is reported where it is."""
+
+    def unescape(match: re.Match) -> str:
+        code = match.group(1)
+        if code in _ESCAPES:
+            return _ESCAPES[code]
+        if len(code) == 5 and not 0xD800 <= int(code[1:], 16) <= 0xDFFF:
+            return chr(int(code[1:], 16))
+        # Strings are one line: the escape's column is the quote's plus its offset.
+        where = Loc(token.line, token.column + 1 + match.start())
+        shown = "\\u without 4 hex digits" if code == "u" else f"'{match.group(0)}'"
+        raise _located(f"bad escape {shown} in a string; {_ESCAPES_HELP}", where)
+
+    return _ESCAPE.sub(unescape, token[1:-1])
+
+
 class _LocatedError(Exception):
     """Raised while walking the tree; turned into an FsedpError with file and source line."""
 
@@ -198,13 +281,56 @@ def _relocated(error: FsedpError, loc: Loc) -> _LocatedError:
     return _LocatedError(f"{where}: {error.message}" if where else error.message, loc)
 
 
+class _Nesting:
+    """Counts the brackets and calls open while lark lexes, so that a value nested deeper than
+    the limit is refused at its first bracket too deep, before the tree walk (recursive) or
+    even the rest of the parse."""
+
+    def __init__(self):
+        self.depth = 0
+
+    def open(self, token: lark.Token) -> lark.Token:
+        self.depth += 1
+        if self.depth > limits.MAX_MOE_NESTING:
+            raise _located(
+                f"value nested deeper than the limit of {limits.MAX_MOE_NESTING} levels of "
+                "brackets and calls (README: Limits)",
+                _loc(token),
+            )
+        return token
+
+    def close(self, token: lark.Token) -> lark.Token:
+        self.depth -= 1
+        return token
+
+    def int_lists(self, token: lark.Token) -> lark.Token:
+        self.open(token)  # a list of lists: two levels below the current one
+        self.open(token)
+        self.depth -= 2
+        return token
+
+
+_NESTING = _Nesting()  # reset by parse_moe; lark calls it for every bracket it lexes
+
+
 @cache
 def _parser() -> lark.Lark:
     grammar = resources.files("fsedp_compiler").joinpath("moe.lark").read_text()
     # cache=True keeps the built LALR tables in the temp folder (keyed by the grammar's hash):
     # building them takes a quarter of a second, every fsedp-opt run.
     return lark.Lark(
-        grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=True
+        grammar,
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=True,
+        lexer_callbacks={
+            "LSQB": _NESTING.open,
+            "LPAR": _NESTING.open,
+            "RSQB": _NESTING.close,
+            "RPAR": _NESTING.close,
+            "INT_LISTS": _NESTING.int_lists,
+        },
     )
 
 
@@ -237,8 +363,15 @@ def _describe_expected(error: lark.exceptions.UnexpectedInput) -> str:
     return ", ".join(readable)
 
 
-def _syntax_error(error: lark.exceptions.UnexpectedInput) -> _LocatedError:
+def _syntax_error(error: lark.exceptions.UnexpectedInput, text: str) -> _LocatedError:
     loc = Loc(error.line, error.column) if error.line > 0 else None
+    if isinstance(error, lark.exceptions.UnexpectedCharacters) and error.char == '"':
+        return _located('unterminated string: a string ends with " on the line it starts', loc)
+    # A whole comment is skipped anywhere, so one the lexer stops at has no end.
+    if isinstance(error, lark.exceptions.UnexpectedCharacters) and text.startswith(
+        "/*", error.pos_in_stream
+    ):
+        return _located("unterminated comment: /* needs a closing */", loc)
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
         found = f"unexpected character {error.char!r}"
     elif isinstance(error, lark.exceptions.UnexpectedEOF) or error.token.type == "$END":
@@ -266,12 +399,16 @@ class MoeProgram:
 
 def parse_moe(text: str, filename: str = "<input>") -> MoeProgram:
     """Parse `.moe` text; raise FsedpError with file:line:col on any problem."""
-    lines = text.splitlines()
+    # lark counts lines at \n only; \r\n and \r end a line too (errors.split_lines). No string
+    # or value can hold a line end, so this changes nothing but where lines are counted.
+    text = "\n".join(split_lines(text))
+    lines = text.split("\n")
     try:
         try:
+            _NESTING.depth = 0
             tree = _parser().parse(text)
         except lark.exceptions.UnexpectedInput as error:
-            raise _syntax_error(error) from None
+            raise _syntax_error(error, text) from None
         blocks = _ToBlocks().transform(tree)
         return _Resolver(os.path.dirname(filename) if filename else "").resolve(blocks)
     except lark.exceptions.VisitError as error:
@@ -393,10 +530,7 @@ class _Resolver:
             return spec
         except (FsedpError, TypeError) as error:
             message = error.message if isinstance(error, FsedpError) else str(error)
-            blamed = next(
-                (f.value.loc for name, f in fields.items() if f"'{name}" in message), block.loc
-            )
-            raise _located(message, blamed) from None
+            raise _located(message, _blamed(fields, message, block.loc)) from None
 
     def _field_value(self, block: Block, item: Field) -> Any:
         data = item.value.data
@@ -420,7 +554,7 @@ class _Resolver:
                 f"{block.kind} field '{item.name}' expects {expected}, got {_show(data)}",
                 item.value.loc,
             )
-        return float(data) if expected == "a number" else data
+        return _as_float(data) if expected == "a number" else data
 
     def _text(self, value: Value, what: str) -> str:
         if isinstance(value.data, Name):
@@ -447,6 +581,10 @@ class _Resolver:
                     value.loc,
                 )
             tokens = value.data
+            try:
+                routing.check_routing_size(tokens, model.top_k)
+            except FsedpError as error:
+                raise _located(error.message, value.loc) from None
         spec = fields["routing"].value
         try:
             array, source = self._routing(spec, tokens, model)
@@ -463,6 +601,8 @@ class _Resolver:
     def _routing(
         self, spec: Value, tokens: int | None, model: presets.ModelSpec
     ) -> tuple[np.ndarray, str]:
+        if isinstance(spec.data, IntLists):
+            return _int_lists_routing(spec.data), "inline"
         if isinstance(spec.data, list):
             return _inline_routing(spec), "inline"
         if not isinstance(spec.data, Call):
@@ -520,11 +660,48 @@ class _Resolver:
                 block.source.loc,
             )
         options: dict[str, Any] = {}
+        given: dict[tuple[int, str], Field] = {}
         for item in block.fields:
-            if item.name in options:
-                raise _located(f"strategy option '{item.name}' given twice", item.loc)
+            # Checked here, one option at a time, so that each error points at its option.
+            try:
+                target = pipelines.option_target(name, item.name)
+            except FsedpError as error:
+                raise _located(error.message, item.loc) from None
+            if target in given:
+                first = given[target]
+                raise _located(
+                    f"strategy option '{item.name}' given twice (also as '{first.name}' at "
+                    f"line {first.loc.line}, column {first.loc.column})",
+                    item.loc,
+                )
+            given[target] = item
             options[item.name] = _option_value(item.value)
+            try:
+                pipelines.pipeline_passes(name, {item.name: options[item.name]})
+            except FsedpError as error:
+                raise _located(error.message, item.value.loc) from None
         return name, options
+
+
+def _blamed(fields: dict[str, Field], message: str, default: Loc) -> Loc:
+    """Where the field a validation message names was written; a DDR channel's own position
+    for 'ddr[i]...'."""
+    for name, item in fields.items():
+        if f"'{name}" not in message:
+            continue
+        channel = re.search(r"'ddr\[(\d+)\]", message)
+        if channel and isinstance(item.value.data, list):
+            return item.value.data[int(channel.group(1))].loc
+        return item.value.loc
+    return default
+
+
+def _as_float(number: int | float) -> int | float:
+    # An integer too large for a float stays exact: validate() reports it against the range.
+    try:
+        return float(number)
+    except OverflowError:
+        return number
 
 
 def _show(data: Any) -> str:
@@ -532,7 +709,7 @@ def _show(data: Any) -> str:
         return data.text
     if isinstance(data, Call):
         return f"{data.func}(...)"
-    if isinstance(data, list):
+    if isinstance(data, (list, IntLists)):
         return "a list"
     if isinstance(data, presets.DdrChannel):
         return f"{data.gbps} at {data.chiplet}"
@@ -545,6 +722,8 @@ def _plain(value: Value) -> Any:
         return data.text
     if isinstance(data, list):
         return [_plain(v) for v in data]
+    if isinstance(data, IntLists):
+        return data.tolist()
     return data
 
 
@@ -579,15 +758,38 @@ def _inline_routing(spec: Value) -> np.ndarray:
         ):
             raise _located(f"token {token}: expected a list of integer expert ids", row.loc)
         table.append([v.data for v in ids])
-    widths = {len(r) for r in table}
-    if len(widths) != 1:
-        width = len(table[0])
-        token = next(i for i, r in enumerate(table) if len(r) != width)
-        raise _located(
-            f"token {token} has {len(table[token])} expert ids, token 0 has {width}",
-            rows[token].loc,
-        )
-    return np.array(table, dtype=np.int64)
+    token = _ragged_row(table)
+    if token is not None:
+        raise _located(_ragged_message(table, token), rows[token].loc)
+    return _id_array(table, spec.loc)
+
+
+def _int_lists_routing(lists: IntLists) -> np.ndarray:
+    """The routing an INT_LISTS token writes: one regular-expression pass per row, no tree."""
+    rows = lists.rows()
+    routing.check_routing_size(len(rows), len(_INT.findall(rows[0])))  # before reading them all
+    table = [_INT.findall(row) for row in rows]
+    token = _ragged_row(table)
+    if token is not None:
+        raise _located(_ragged_message(table, token), lists.row_loc(token))
+    return _id_array(table, lists.loc)
+
+
+def _ragged_row(table: list[list]) -> int | None:
+    """The first token whose number of expert ids differs from token 0's."""
+    width = len(table[0])
+    return next((i for i, row in enumerate(table) if len(row) != width), None)
+
+
+def _ragged_message(table: list[list], token: int) -> str:
+    return f"token {token} has {len(table[token])} expert ids, token 0 has {len(table[0])}"
+
+
+def _id_array(table: list[list], loc: Loc) -> np.ndarray:
+    try:
+        return np.array(table, dtype=np.int64)  # also converts the digit strings of INT_LISTS
+    except OverflowError:
+        raise _located("an expert id does not fit in 64 bits", loc) from None
 
 
 def _option_value(value: Value) -> Any:
@@ -596,6 +798,8 @@ def _option_value(value: Value) -> Any:
         raise _located(
             f"strategy options take numbers, names, strings or lists, got {_show(data)}", value.loc
         )
+    if is_int(data) and not -(2**63) <= data < 2**63:  # the IR keeps options as i64
+        raise _located(f"strategy option value {data} does not fit in 64 bits", value.loc)
     return _plain(value)
 
 
@@ -630,6 +834,55 @@ def model_attr(model: presets.ModelSpec) -> ModelAttr:
     )
 
 
+def system_spec(attr: SystemAttr) -> presets.SystemSpec:
+    """The machine a `chiplet.system` attribute describes, as a spec (inverse of system_attr)."""
+    return presets.SystemSpec(
+        name=attr.system_name.data,
+        rows=attr.rows.data,
+        cols=attr.cols.data,
+        clock_ghz=attr.clock_ghz.data,
+        ops_per_cycle=attr.ops_per_cycle.data,
+        sram_bytes=attr.sram_bytes.data,
+        ddr=tuple(presets.DdrChannel(gbps, chiplet) for gbps, chiplet in attr.ddr),
+        d2d_gbps=attr.d2d_gbps.data,
+        hop_latency_cycles=attr.hop_latency.data,
+        element_bytes=attr.element_bytes.data,
+        slice_buffers=attr.slice_buffers.data,
+    )
+
+
+def model_spec(attr: ModelAttr) -> presets.ModelSpec:
+    """The layer shape a `moe.model` attribute describes (one layer; inverse of model_attr)."""
+    return presets.ModelSpec(
+        name=attr.model_name.data,
+        hidden=attr.hidden.data,
+        ffn=attr.ffn.data,
+        experts=attr.experts.data,
+        shared=attr.shared.data,
+        top_k=attr.top_k.data,
+        layers=1,
+        element_bytes=attr.bytes.data,
+    )
+
+
+def check_limits(module: ModuleOp, filename: str) -> None:
+    """For a module read from MLIR text: what the .moe front end checks of the machine and the
+    layers (finite numbers within the limits, README: Limits), which the dialects' verifiers do
+    not, so that the passes and the simulator never see inf, NaN or a 10^23-chiplet mesh."""
+    try:
+        system = module.attributes.get(SYSTEM_ATTR_NAME)
+        if isinstance(system, SystemAttr):
+            system_spec(system).validate()
+        for op in module.walk():
+            if isinstance(op, LayerOp):
+                model_spec(op.model).validate()
+                shape = op.routing.get_shape()
+                if len(shape) == 2:  # another shape is the verifier's to report
+                    routing.check_routing_size(*shape)
+    except FsedpError as error:
+        raise FsedpError(error.message, file=filename) from None
+
+
 def build_module(program: MoeProgram) -> ModuleOp:
     """The moe-level IR of a resolved `.moe` program."""
     attributes: dict[str, Attribute] = {
@@ -650,11 +903,4 @@ class MoeFrontend(Frontend):
     name = "moe"
 
     def parse(self, ctx: Context, input: IO[bytes], input_name: str = "<input>") -> ModuleOp:
-        raw = input.read()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise FsedpError(
-                f"not UTF-8 text: {error.reason} at byte {error.start}", file=input_name
-            ) from None
-        return build_module(parse_moe(text, input_name))
+        return build_module(parse_moe(decode_utf8(input.read(), input_name), input_name))

@@ -15,7 +15,8 @@ Options of a pipeline (`fsedp{...}`, `.moe` strategy blocks, `overrides`) map on
   option name (in `ep` and `hydra`, `partition-tokens-policy` vs `place-experts-policy`);
 - `verify=false` drops the final `verify-programs`.
 `_` and `-` are interchangeable in option names. Unknown, ambiguous or ill-typed options are
-errors that list the accepted names or values. File options apply first, `-p`/`overrides` on top.
+errors that list the accepted names or values, and so is one option given twice in any spelling.
+File options apply first, `-p`/`overrides` on top (replacing the file's, however spelled).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def _resolve(name: str, specs: list[ArgSpec], key: str) -> list[tuple[int, str]]
     owners: list[tuple[int, str]] = []
     for index, spec in enumerate(specs):
         for option in pass_class(spec.name).option_names():
-            if key in (option, f"{spec.name}-{option}"):
+            if key.replace("_", "-") in (option, f"{spec.name}-{option}"):
                 owners.append((index, option))
     if not owners:
         known = ", ".join(pipeline_option_names(name))
@@ -144,22 +145,50 @@ def _resolve(name: str, specs: list[ArgSpec], key: str) -> list[tuple[int, str]]
     return owners
 
 
-def pipeline_passes(name: str, options: Mapping[str, object] | None = None) -> list[ModulePass]:
-    """The passes of pipeline `name` with `options` applied (see the module docstring)."""
+def _check_strategy(name: str) -> None:
     if name not in PIPELINES:
         raise FsedpError(f"unknown strategy '{name}'; known: {', '.join(PIPELINES)}")
+
+
+def option_target(name: str, key: str) -> tuple[int, str]:
+    """(pass index, option) that option `key` of pipeline `name` sets, however it is spelled
+    (`skip_idle`, `skip-idle`, `schedule-trajectories-skip-idle`); index -1 for `verify`."""
+    _check_strategy(name)
+    if key.replace("_", "-") in PIPELINE_OPTIONS:
+        return -1, key.replace("_", "-")
+    ((index, option),) = _resolve(name, _specs(name), key)
+    return index, option
+
+
+def merged_options(
+    name: str, base: Mapping[str, object], top: Mapping[str, object]
+) -> dict[str, object]:
+    """`base` with `top` on top: an option of `top` replaces the same option of `base`, however
+    either spells it (a file's `skip_idle` and `-p`'s `skip-idle` are one option)."""
+    replaced = {option_target(name, key) for key in top}
+    merged = {k: v for k, v in base.items() if option_target(name, k) not in replaced}
+    return merged | dict(top)
+
+
+def pipeline_passes(name: str, options: Mapping[str, object] | None = None) -> list[ModulePass]:
+    """The passes of pipeline `name` with `options` applied (see the module docstring)."""
+    _check_strategy(name)
     specs = _specs(name)
     parameters = [dict(spec.parameters) for spec in specs]
     verify = True
-    for raw_key, value in (options or {}).items():
-        key = raw_key.replace("_", "-")
-        if key == "verify":
+    given: dict[tuple[int, str], str] = {}
+    for key, value in (options or {}).items():
+        target = option_target(name, key)
+        if target in given:  # two spellings of one option: neither may silently win
+            raise FsedpError(f"{name}: option '{key}' is given twice, also as '{given[target]}'")
+        given[target] = key
+        index, option = target
+        if index < 0:
             if not isinstance(value, bool):
                 raise FsedpError(f"{name}: option 'verify' expects true or false, got {value}")
             verify = value
             continue
-        for index, option in _resolve(name, specs, key):
-            parameters[index][option] = _params(value)
+        parameters[index][option] = _params(value)
     passes = [
         pass_class(spec.name).from_spec(ArgSpec(spec.name, params))
         for spec, params in zip(specs, parameters, strict=True)
@@ -193,8 +222,9 @@ class StrategyPipeline(ModulePass):
 
     def expand(self, module: ModuleOp) -> list[ModulePass]:
         options = module_options(module) if module_strategy(module) == self.name else {}
-        options.update(_unwrapped(self.options))
-        return pipeline_passes(self.name, options)
+        return pipeline_passes(
+            self.name, merged_options(self.name, options, _unwrapped(self.options))
+        )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         run_passes(ctx, op, self.expand(op), strategy=self.name)
@@ -310,8 +340,7 @@ def compile_module(
     declared = module_strategy(module)
     name = strategy or declared or DEFAULT_STRATEGY
     options = module_options(module) if declared == name else {}
-    options.update(overrides or {})
-    passes = pipeline_passes(name, options)
+    passes = pipeline_passes(name, merged_options(name, options, overrides or {}))
     run_passes(Context(), module, passes, verify_ir=verify_ir, strategy=name)
     return module
 

@@ -7,10 +7,12 @@ document every field (unit, meaning, source of the default) so help texts and re
 """
 
 import dataclasses
+import math
 import numbers
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
+from fsedp_compiler import limits
 from fsedp_compiler.errors import FsedpError
 
 # Neither is given by the study: its simulator counts SRAM in slots (12 slice buffers) and prices
@@ -41,19 +43,43 @@ def _is_number(value: object) -> bool:
     return is_int(value) or isinstance(value, float)
 
 
-def _require_int(kind: str, field: str, value: object, minimum: int) -> None:
+def _require_int(
+    kind: str, field: str, value: object, minimum: int, maximum: int | None = None
+) -> None:
     if not is_int(value):
         raise FsedpError(f"{kind} field '{field}' must be an integer, got {value!r}")
     if value < minimum:  # type: ignore[operator]
         bound = "positive" if minimum == 1 else f">= {minimum}"
         raise FsedpError(f"{kind} field '{field}' must be {bound}, got {value}")
+    if maximum is not None and value > maximum:  # type: ignore[operator]
+        raise FsedpError(
+            f"{kind} field '{field}' is {value}, more than the limit of {maximum}"
+            f"{_unit(kind, field)} (README: Limits)"
+        )
 
 
-def _require_positive_number(kind: str, field: str, value: object) -> None:
+def _require_number(kind: str, field: str, value: object, bounds: tuple[float, float]) -> None:
+    """A finite number within the inclusive `bounds`; ints compare exactly, however large."""
     if not _is_number(value):
         raise FsedpError(f"{kind} field '{field}' must be a number, got {value!r}")
-    if not value > 0:  # type: ignore[operator]  # also rejects NaN
-        raise FsedpError(f"{kind} field '{field}' must be positive, got {value}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FsedpError(f"{kind} field '{field}' must be finite, got {value}")
+    low, high = bounds
+    if not low <= value <= high:  # type: ignore[operator]
+        unit = _unit(kind, field)
+        raise FsedpError(
+            f"{kind} field '{field}' is {value}, outside the range {low} to {high}{unit} "
+            "(README: Limits)"
+        )
+
+
+def _unit(kind: str, field: str) -> str:
+    """' <unit>' of a field for messages ('ddr[2].gbps' is a DDR channel's 'gbps')."""
+    table = {"system": SYSTEM_FIELDS, "model": MODEL_FIELDS}[kind]
+    if field.startswith("ddr["):
+        table, field = DDR_CHANNEL_FIELDS, field.rpartition(".")[2]
+    info = table.get(field)
+    return f" {info.unit}" if info else ""
 
 
 def _require_name(kind: str, value: object) -> None:
@@ -110,29 +136,36 @@ class SystemSpec:
         """Raise FsedpError naming the first field whose value cannot describe a machine."""
         kind = "system"
         _require_name(kind, self.name)
-        _require_int(kind, "rows", self.rows, 1)
-        _require_int(kind, "cols", self.cols, 1)
-        _require_positive_number(kind, "clock_ghz", self.clock_ghz)
-        _require_int(kind, "ops_per_cycle", self.ops_per_cycle, 1)
-        _require_int(kind, "sram_bytes", self.sram_bytes, 1)
+        _require_int(kind, "rows", self.rows, 1, limits.MAX_MESH_SIDE)
+        _require_int(kind, "cols", self.cols, 1, limits.MAX_MESH_SIDE)
+        _require_number(kind, "clock_ghz", self.clock_ghz, limits.CLOCK_GHZ_RANGE)
+        _require_int(kind, "ops_per_cycle", self.ops_per_cycle, 1, limits.MAX_OPS_PER_CYCLE)
+        _require_int(kind, "sram_bytes", self.sram_bytes, 1, limits.MAX_SRAM_BYTES)
         self._validate_ddr()
-        _require_positive_number(kind, "d2d_gbps", self.d2d_gbps)
-        _require_int(kind, "hop_latency_cycles", self.hop_latency_cycles, 0)
-        _require_int(kind, "element_bytes", self.element_bytes, 1)
+        _require_number(kind, "d2d_gbps", self.d2d_gbps, limits.BANDWIDTH_GBPS_RANGE)
+        _require_int(
+            kind, "hop_latency_cycles", self.hop_latency_cycles, 0, limits.MAX_HOP_LATENCY_CYCLES
+        )
+        _require_int(kind, "element_bytes", self.element_bytes, 1, limits.MAX_ELEMENT_BYTES)
         # Rule R4 admits a DDR load only while one buffer stays free for D2D arrivals,
         # so a chiplet needs at least two buffers to make progress.
-        _require_int(kind, "slice_buffers", self.slice_buffers, 2)
+        _require_int(kind, "slice_buffers", self.slice_buffers, 2, limits.MAX_SLICE_BUFFERS)
 
     def _validate_ddr(self) -> None:
         if not isinstance(self.ddr, tuple) or not self.ddr:
             raise FsedpError(
                 f"system field 'ddr' must be a non-empty tuple of DdrChannel, got {self.ddr!r}"
             )
+        if len(self.ddr) > limits.MAX_DDR_CHANNELS:
+            raise FsedpError(
+                f"system field 'ddr' has {len(self.ddr)} channels, more than the limit of "
+                f"{limits.MAX_DDR_CHANNELS} (README: Limits)"
+            )
         for index, channel in enumerate(self.ddr):
             field = f"ddr[{index}]"
             if not isinstance(channel, DdrChannel):
                 raise FsedpError(f"system field '{field}' must be a DdrChannel, got {channel!r}")
-            _require_positive_number("system", f"{field}.gbps", channel.gbps)
+            _require_number("system", f"{field}.gbps", channel.gbps, limits.BANDWIDTH_GBPS_RANGE)
             _require_int("system", f"{field}.chiplet", channel.chiplet, 0)
             if channel.chiplet >= self.chiplets:
                 raise FsedpError(
@@ -167,17 +200,17 @@ class ModelSpec:
         """Raise FsedpError naming the first field whose value cannot describe an MoE layer."""
         kind = "model"
         _require_name(kind, self.name)
-        _require_int(kind, "hidden", self.hidden, 1)
-        _require_int(kind, "ffn", self.ffn, 1)
-        _require_int(kind, "experts", self.experts, 1)
-        _require_int(kind, "shared", self.shared, 0)
+        _require_int(kind, "hidden", self.hidden, 1, limits.MAX_DIMENSION)
+        _require_int(kind, "ffn", self.ffn, 1, limits.MAX_DIMENSION)
+        _require_int(kind, "experts", self.experts, 1, limits.MAX_EXPERTS)
+        _require_int(kind, "shared", self.shared, 0, limits.MAX_SHARED)
         _require_int(kind, "top_k", self.top_k, 1)
         if self.top_k > self.experts:
             raise FsedpError(
                 f"model field 'top_k' is {self.top_k}, more than experts = {self.experts}"
             )
-        _require_int(kind, "layers", self.layers, 1)
-        _require_int(kind, "element_bytes", self.element_bytes, 1)
+        _require_int(kind, "layers", self.layers, 1, limits.MAX_LAYERS)
+        _require_int(kind, "element_bytes", self.element_bytes, 1, limits.MAX_ELEMENT_BYTES)
 
 
 DDR_CHANNEL_FIELDS: dict[str, FieldInfo] = {

@@ -12,8 +12,10 @@ Sources (DESIGN.md §5):
 """
 
 import json
+import math
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from dialects.moe import find_routing_error
-from fsedp_compiler.errors import FsedpError
+from fsedp_compiler import limits
+from fsedp_compiler.errors import FsedpError, decode_utf8, located, split_lines
 from fsedp_compiler.presets import ModelSpec, is_int
 
 ROUTING_KINDS = ("uniform", "zipf", "dirichlet")
@@ -29,6 +32,8 @@ ROUTING_KINDS = ("uniform", "zipf", "dirichlet")
 # Small enough to lose every race against a real popularity; large enough that Exp(1) / p
 # stays finite.
 _MIN_POPULARITY = 1e-300
+# Race keys drawn at a time (4M float64, 32 MiB): tokens x experts of them can be 2^28.
+_RACE_CELLS = 2**22
 
 PathLike = str | os.PathLike
 
@@ -40,6 +45,12 @@ def _check_sizes(tokens: int, experts: int, top_k: int, seed: int) -> None:
     for label, value in (("tokens", tokens), ("experts", experts), ("top_k", top_k)):
         if not is_int(value) or value < 1:
             raise FsedpError(f"{label} must be a positive integer, got {value!r}")
+    check_routing_size(tokens, top_k)
+    if experts > limits.MAX_EXPERTS:
+        raise FsedpError(
+            f"experts = {experts} is more than the limit of {limits.MAX_EXPERTS} routed experts "
+            "(README: Limits)"
+        )
     if top_k > experts:
         raise FsedpError(
             f"top_k = {top_k} is more than experts = {experts}: a token needs distinct experts"
@@ -58,13 +69,14 @@ def _check_param(kind: str, param: float | None) -> None:
         return
     if param is None:
         raise FsedpError(f"{kind} routing needs its parameter {name} > 0")
-    if (
-        isinstance(param, bool)
-        or not isinstance(param, int | float)
-        or not np.isfinite(param)
-        or param <= 0
-    ):
-        raise FsedpError(f"{kind} parameter {name} must be a finite number > 0, got {param!r}")
+    low, high = limits.ZIPF_S_RANGE if kind == "zipf" else limits.DIRICHLET_ALPHA_RANGE
+    is_number = isinstance(param, int | float) and not isinstance(param, bool)
+    # Compared as given: an int too large for a float is still out of range, not an overflow.
+    if not is_number or param != param or not low < param <= high:
+        raise FsedpError(
+            f"{kind} parameter {name} must be a number > {low} and <= {high}, got {param!r} "
+            "(README: Limits)"
+        )
 
 
 def _popularity(
@@ -102,6 +114,20 @@ def synthetic_routing(
     _check_param(kind, param)
     rng = np.random.default_rng(seed)
     popularity = _popularity(kind, experts, rng, param)
+    # A token's races take `experts` draws; drawing a block of tokens at a time bounds memory
+    # and gives the same draws, in the same order, as drawing all tokens at once.
+    block = max(1, _RACE_CELLS // experts)
+    return np.concatenate(
+        [
+            _race(rng, popularity, min(block, tokens - first), top_k)
+            for first in range(0, tokens, block)
+        ]
+    )
+
+
+def _race(rng: np.random.Generator, popularity: np.ndarray, tokens: int, top_k: int) -> np.ndarray:
+    """The routing of `tokens` tokens: top_k experts each, drawn by exponential races."""
+    experts = len(popularity)
     # Exponential races (the Gumbel-top-k trick without logs): the k smallest Exp(1) / p are a
     # weighted draw without replacement, in draw order. Flooring p keeps zero-popularity experts
     # (tiny Dirichlet alpha) behind every positive one yet randomly ordered among themselves.
@@ -118,6 +144,20 @@ def synthetic_routing(
 # --- validation -------------------------------------------------------------------------------
 
 
+def check_routing_size(tokens: int, top_k: int) -> None:
+    """Refuse a routing larger than the limits before anything that size is built."""
+    if tokens > limits.MAX_TOKENS:
+        raise FsedpError(
+            f"{tokens} tokens is more than the limit of {limits.MAX_TOKENS} tokens per layer "
+            "(README: Limits)"
+        )
+    if tokens * top_k > limits.MAX_ROUTED_IDS:
+        raise FsedpError(
+            f"{tokens} tokens x top_k {top_k} = {tokens * top_k} expert ids is more than the "
+            f"limit of {limits.MAX_ROUTED_IDS} per layer (README: Limits)"
+        )
+
+
 def validate_routing(routing: np.ndarray, experts: int, top_k: int) -> None:
     """Raise FsedpError naming the first bad token unless `routing` is a valid routing."""
     routing = np.asarray(routing)
@@ -127,6 +167,7 @@ def validate_routing(routing: np.ndarray, experts: int, top_k: int) -> None:
         raise FsedpError("routing has no tokens")
     if routing.shape[1] != top_k:
         raise FsedpError(f"token 0 has {routing.shape[1]} expert ids, expected top_k = {top_k}")
+    check_routing_size(routing.shape[0], top_k)
     if not np.issubdtype(routing.dtype, np.integer):
         raise FsedpError(f"expert ids must be integers, got dtype {routing.dtype}")
     problem = find_routing_error(routing, experts)
@@ -160,11 +201,13 @@ def _unreadable(error: OSError) -> FsedpError:
 
 def _read_text(path: PathLike) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise FsedpError("file is not UTF-8 text") from None
+        raw = Path(path).read_bytes()
     except OSError as error:
         raise _unreadable(error) from None
+    except ValueError as error:  # a path with a NUL character
+        raise FsedpError(f"cannot read file: {error}") from None
+    # Line ends are kept as written: errors count \n, \r\n and \r alike (errors.position).
+    return decode_utf8(raw)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
@@ -178,23 +221,51 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
 
 
 def _parse_json(text: str, first_line: int = 1) -> object:
+    _check_json_nesting(text, first_line)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as error:
-        lines = text.splitlines()
-        source = lines[error.lineno - 1] if error.lineno <= len(lines) else None
-        raise FsedpError(
-            f"invalid JSON: {error.msg}",
-            line=first_line + error.lineno - 1,
-            column=error.colno,
-            source_line=source,
-        ) from None
+        raise _json_error(f"invalid JSON: {error.msg}", text, error.pos, first_line) from None
+    except ValueError:  # an integer beyond the digits Python converts; json does not say where
+        most = sys.get_int_max_str_digits()
+        long = re.search(f"[0-9]{{{most + 1},}}", text)
+        message = f"number with more than {most} digits is too long"
+        raise _json_error(message, text, long.start() if long else 0, first_line) from None
+
+
+def _json_error(message: str, text: str, offset: int, first_line: int) -> FsedpError:
+    # Located here rather than by json's lineno, which counts only \n as a line end.
+    error = located(message, text, offset)
+    error.line += first_line - 1
+    return error
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_OPEN = np.array([ord("["), ord("{")], dtype=np.uint32)
+_JSON_CLOSE = np.array([ord("]"), ord("}")], dtype=np.uint32)
+
+
+def _check_json_nesting(text: str, first_line: int) -> None:
+    """Refuse JSON nested deeper than the limit before the (recursive) json reader sees it."""
+    if text.count("[") + text.count("{") <= limits.MAX_JSON_NESTING:
+        return
+    # Brackets inside strings do not nest: blank the strings out, keeping every offset.
+    outside = _JSON_STRING.sub(lambda string: " " * len(string[0]), text)
+    codes = np.frombuffer(outside.encode("utf-32-le"), dtype=np.uint32)
+    steps = np.isin(codes, _JSON_OPEN).astype(np.int32) - np.isin(codes, _JSON_CLOSE)
+    too_deep = np.flatnonzero(np.cumsum(steps) > limits.MAX_JSON_NESTING)
+    if too_deep.size:
+        message = (
+            f"JSON nested deeper than the limit of {limits.MAX_JSON_NESTING} levels "
+            "(README: Limits)"
+        )
+        raise _json_error(message, text, int(too_deep[0]), first_line)
 
 
 def _parse_json_lines(text: str) -> list:
     return [
         _parse_json(line, number)
-        for number, line in enumerate(text.splitlines(), 1)
+        for number, line in enumerate(split_lines(text), 1)
         if line.strip()
     ]
 
@@ -314,21 +385,66 @@ def load_trace_json(
         text = _read_text(path)
         document = _parse_document(text, json_lines=Path(path).suffix == ".jsonl")
         chosen = _select_layer(_json_layers(document), layer)
+        check_routing_size(len(chosen), top_k)
         rows = _trace_rows(chosen) if isinstance(chosen, dict) else chosen
         return _rows_to_routing(rows, experts, top_k, shared)
 
 
 _NPY_MAGIC = b"\x93NUMPY"
+_NPY_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
 
 
-def _load_npy(path: PathLike) -> np.ndarray:
+def _npy_header(file) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape and dtype from a .npy header, and how many bytes of data follow it."""
+    # Checked here because numpy reports any other content as "pickled data".
+    if file.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+        raise FsedpError("not a .npy file: it does not start with the .npy header")
+    file.seek(0)
+    version = np.lib.format.read_magic(file)
+    if version not in _NPY_HEADER_READERS:
+        raise FsedpError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    shape, _, dtype = _NPY_HEADER_READERS[version](file)
+    return shape, dtype, os.fstat(file.fileno()).st_size - file.tell()
+
+
+def _check_npy_header(
+    shape: tuple[int, ...], dtype: np.dtype, held: int, top_k: int, shared: int
+) -> None:
+    """Refuse from the header alone an array that is not a routing, is beyond the limits or
+    is more than the file holds."""
+    if len(shape) not in (2, 3):
+        raise FsedpError(
+            f"expected a [tokens, top_k] or [layers, tokens, top_k] array, got shape {shape}"
+        )
+    if not np.issubdtype(dtype, np.integer):
+        raise FsedpError(f"expert ids must be integers, got dtype {dtype}")
+    if len(shape) == 3 and shape[0] > limits.MAX_LAYERS:
+        raise FsedpError(
+            f"array of shape {shape} holds {shape[0]} layers, more than the limit of "
+            f"{limits.MAX_LAYERS} (README: Limits)"
+        )
+    tokens, width = shape[-2:]
+    if tokens > 0 and width not in (top_k, top_k + shared):
+        raise _width_error(0, width, top_k, shared)
+    check_routing_size(tokens, top_k)
+    promised = math.prod(shape) * dtype.itemsize
+    if promised > held:
+        raise FsedpError(
+            f"not a readable .npy array: its header promises shape {shape} of {dtype} "
+            f"({promised} bytes), the file holds {held} bytes of data"
+        )
+
+
+def _load_npy(path: PathLike, top_k: int, shared: int) -> np.ndarray:
+    """The array of a .npy file, memory-mapped: only the layer picked from it is read."""
     try:
         with open(path, "rb") as file:
-            # Checked here because numpy reports any other content as "pickled data".
-            if file.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
-                raise FsedpError("not a .npy file: it does not start with the .npy header")
-            file.seek(0)
-            return np.load(file, allow_pickle=False)
+            header = _npy_header(file)
+        _check_npy_header(*header, top_k, shared)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
     except OSError as error:
         raise _unreadable(error) from None
     except (ValueError, EOFError) as error:
@@ -341,22 +457,14 @@ def load_routing_npy(
     """Load a routing from a `.npy` integer array `[tokens, top_k]` or `[layers, tokens, top_k]`.
 
     As in traces, the array may carry top_k + shared columns; the trailing shared ones are dropped.
+    The header is checked against the limits before any data is read.
     """
     with _errors_in(path):
-        array = _load_npy(path)
-        if array.ndim not in (2, 3):
-            raise FsedpError(
-                "expected a [tokens, top_k] or [layers, tokens, top_k] array, "
-                f"got shape {array.shape}"
-            )
+        array = _load_npy(path, top_k, shared)
         routing = _select_layer(array if array.ndim == 3 else [array], layer)
-        if not np.issubdtype(routing.dtype, np.integer):
-            raise FsedpError(f"expert ids must be integers, got dtype {routing.dtype}")
-        if routing.shape[0] > 0 and routing.shape[1] not in (top_k, top_k + shared):
-            raise _width_error(0, routing.shape[1], top_k, shared)
         routing = routing[:, :top_k]
         validate_routing(routing, experts, top_k)
-        return routing.astype(np.int64)
+        return np.array(routing, dtype=np.int64)
 
 
 def load_routing_file(
@@ -383,12 +491,19 @@ _FFN_KEYS = ("moe_intermediate_size", "intermediate_size")
 _EXPERT_KEYS = ("num_experts", "n_routed_experts", "num_local_experts")
 
 
-def _config_int(config: dict, *keys: str) -> int:
+def _config_int(config: dict, *keys: str, minimum: int = 0, maximum: int | None = None) -> int:
     for key in keys:
         if key in config:
             value = config[key]
             if not is_int(value):
                 raise FsedpError(f"config key '{key}' must be an integer, got {json.dumps(value)}")
+            if value < minimum:
+                raise FsedpError(f"config key '{key}' must be >= {minimum}, got {value}")
+            if maximum is not None and value > maximum:
+                raise FsedpError(
+                    f"config key '{key}' is {value}, more than the limit of {maximum} "
+                    "(README: Limits)"
+                )
             return int(value)
     names = " or ".join(f"'{key}'" for key in keys)
     raise FsedpError(f"config is missing key {names}")
@@ -396,16 +511,23 @@ def _config_int(config: dict, *keys: str) -> int:
 
 def _moe_layer_count(config: dict) -> int:
     """How many decoder layers are MoE layers, following each family's layer rule."""
-    total = _config_int(config, "num_hidden_layers")
+    # Checked before counting: the count walks every layer index.
+    total = _config_int(config, "num_hidden_layers", minimum=1, maximum=limits.MAX_LAYERS)
     if "first_k_dense_replace" in config:  # DeepSeek: dense first, then every moe_layer_freq-th
         first = _config_int(config, "first_k_dense_replace")
-        every = _config_int(config, "moe_layer_freq") if "moe_layer_freq" in config else 1
+        every = (
+            _config_int(config, "moe_layer_freq", minimum=1) if "moe_layer_freq" in config else 1
+        )
         return sum(1 for index in range(first, total) if index % every == 0)
     if "mlp_only_layers" in config or "decoder_sparse_step" in config:  # Qwen-MoE
         dense = config.get("mlp_only_layers") or []
         if not isinstance(dense, list) or not all(is_int(index) for index in dense):
             raise FsedpError("config key 'mlp_only_layers' must be a list of layer indices")
-        step = _config_int(config, "decoder_sparse_step") if "decoder_sparse_step" in config else 1
+        step = (
+            _config_int(config, "decoder_sparse_step", minimum=1)
+            if "decoder_sparse_step" in config
+            else 1
+        )
         return sum(1 for index in range(total) if index not in dense and (index + 1) % step == 0)
     return total
 

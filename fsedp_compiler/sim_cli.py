@@ -22,7 +22,7 @@ from xdsl.parser import Parser
 
 from fsedp_compiler import perf, registry
 from fsedp_compiler.cli import run_reporting_errors
-from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.errors import FsedpError, decode_utf8
 
 
 def _arguments() -> argparse.ArgumentParser:
@@ -120,11 +120,11 @@ def read_module(path: str) -> ModuleOp:
         module = MoeFrontend().parse(Context(), io.BytesIO(raw), path)
     else:
         ctx = registry.context()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise FsedpError(f"not UTF-8 text at byte {error.start}", file=path) from None
-        module = Parser(ctx, text, "<stdin>" if path == "-" else path).parse_module()
+        from fsedp_compiler.frontend import check_limits
+
+        name = "<stdin>" if path == "-" else path
+        module = Parser(ctx, decode_utf8(raw, name), name).parse_module()
+        check_limits(module, name)
     module.verify()
     return module
 

@@ -123,3 +123,37 @@ def test_help_lists_moe_frontend(capsys) -> None:
         run(["--help"])
     assert exit_info.value.code == 0
     assert "moe" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["bad.mlir", "bad.moe"])
+def test_not_utf8_input_is_located(tmp_path: Path, capsys, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"builtin.module {\r\n}\r\n// caf\xe9\n")
+    code, _, err = _run([str(path)], capsys)
+    assert code == EXIT_USER_ERROR
+    assert err.splitlines() == [
+        f"{path}:3:7: error: not UTF-8 text: byte 0xe9 (invalid continuation byte)",
+        "// caf\ufffd",
+        "      ^",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("clock_ghz 0.8", "clock_ghz 1.0e999", "system field 'clock_ghz' must be finite, got inf"),
+        ("d2d_gbps 288.0", "d2d_gbps 1.0e-320", "system field 'd2d_gbps' is 1e-320, outside"),
+        ("hop_latency 8", "hop_latency 100000000000000000000000", "'hop_latency_cycles' is 1000"),
+        ("mesh 2x2", "mesh 2x200", "system field 'cols' is 200, more than the limit of 16"),
+        ("experts 128", "experts 100000", "model field 'experts' is 100000, more than the limit"),
+    ],
+)
+def test_mlir_input_is_held_to_the_same_limits(tmp_path: Path, capsys, old, new, message) -> None:
+    from fsedp_compiler.frontend import build_module, parse_moe
+
+    text = str(build_module(parse_moe(GOOD)))
+    assert old in text
+    path = _write(tmp_path, "big.mlir", text.replace(old, new))
+    code, _, err = _run([path, "-p", "fsedp"], capsys)
+    assert code == EXIT_USER_ERROR
+    assert err.startswith(f"{path}: error: ") and message in err

@@ -7,14 +7,23 @@ from pathlib import Path
 
 import pytest
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntAttr, IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import (
+    BoolAttr,
+    DictionaryAttr,
+    IntAttr,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+)
+from xdsl.ir import Attribute
+from xdsl.utils.arg_spec import ArgSpec
 
 from dialects import cisa
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.moe import LayerOp
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.frontend import build_module, parse_moe
-from fsedp_compiler.pipelines import PIPELINES, compile_module, pipeline_passes
+from fsedp_compiler.pipelines import PIPELINES, STRATEGY_PASSES, compile_module, pipeline_passes
 from passes.verify_programs import VerifyProgramsPass
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -102,13 +111,54 @@ def test_strategy_and_options_come_from_the_module_then_overrides() -> None:
     assert _slices(compile_module(_tiny("strategy fsedp { slices = 2 }"), "fsedp-paired")) == 8
 
 
+def _with_options(options: dict[str, Attribute]) -> ModuleOp:
+    """A module declaring fsedp with `options` as stored, unchecked (as a .mlir file may)."""
+    module = _tiny("strategy fsedp")
+    module.attributes["fsedp.strategy_options"] = DictionaryAttr(options)
+    return module
+
+
 def test_module_options_are_validated() -> None:
     with pytest.raises(FsedpError, match="fsedp: unknown option 'slicez'"):
-        compile_module(_tiny("strategy fsedp { slicez = 2 }"))
+        compile_module(_with_options({"slicez": IntegerAttr(2, 64)}))
     with pytest.raises(FsedpError, match="order-loads: unknown order 'sideways'"):
-        compile_module(_tiny("strategy fsedp { order = sideways }"))
+        compile_module(_with_options({"order": StringAttr("sideways")}))
+    with pytest.raises(
+        FsedpError, match="fsedp: option 'skip-idle' is given twice, also as 'skip_idle'"
+    ):
+        compile_module(
+            _with_options(
+                {"skip_idle": BoolAttr.from_bool(True), "skip-idle": BoolAttr.from_bool(False)}
+            )
+        )
     with pytest.raises(FsedpError, match="unknown strategy 'dp'; known: fsedp, fsedp-paired"):
         compile_module(_tiny(), "dp")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"skip_idle": True, "skip-idle": False},
+        {"slices": 4, "shard-experts-slices": 8},
+        {"shard_experts_slices": 4, "shard-experts-slices": 8},
+    ],
+)
+def test_one_option_spelled_twice_is_an_error(options: dict) -> None:
+    first, second = options
+    with pytest.raises(
+        FsedpError, match=f"fsedp: option '{second}' is given twice, also as '{first}'"
+    ):
+        pipeline_passes("fsedp", options)
+
+
+def test_an_override_replaces_the_module_option_however_spelled() -> None:
+    module = _tiny("strategy fsedp { shard_experts_slices = 2 skip_idle = false }")
+    assert _slices(compile_module(module.clone(), None, {"slices": 4})) == 4
+    pipeline = STRATEGY_PASSES["fsedp"].from_spec(ArgSpec("fsedp", {"shard-experts-slices": (8,)}))
+    shard = next(p for p in pipeline.expand(module) if p.name == "shard-experts")
+    assert shard.slices == 8
+    schedule = next(p for p in pipeline.expand(module) if p.name == "schedule-trajectories")
+    assert schedule.skip_idle is False  # the module's option not overridden stays
 
 
 def test_qualified_and_underscore_options() -> None:

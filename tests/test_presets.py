@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 
+from fsedp_compiler import limits
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.presets import (
     DDR_CHANNEL_FIELDS,
@@ -201,20 +202,51 @@ def test_unknown_override_field_lists_valid_fields():
         ({"cols": -1}, "'cols' must be positive, got -1"),
         ({"rows": 2.5}, "'rows' must be an integer"),
         ({"rows": True}, "'rows' must be an integer"),
-        ({"clock_ghz": 0}, "'clock_ghz' must be positive"),
-        ({"clock_ghz": float("nan")}, "'clock_ghz' must be positive"),
+        ({"clock_ghz": 0}, "'clock_ghz' is 0, outside the range 0.001 to 100.0 GHz"),
+        ({"clock_ghz": float("nan")}, "'clock_ghz' must be finite, got nan"),
+        ({"clock_ghz": float("inf")}, "'clock_ghz' must be finite, got inf"),
+        ({"clock_ghz": 10**400}, "'clock_ghz' is 1000000000"),  # exact, not a float overflow
+        ({"rows": 17}, "'rows' is 17, more than the limit of 16 chiplets"),
+        ({"cols": 10**23}, f"'cols' is {10**23}, more than the limit of 16"),
+        (
+            {"ops_per_cycle": 2**24 + 1},
+            "'ops_per_cycle' is 16777217, more than the limit of 16777216",
+        ),
+        (
+            {"sram_bytes": 2**40 + 1},
+            "'sram_bytes' is 1099511627777, more than the limit of 1099511627776 bytes",
+        ),
+        (
+            {"hop_latency_cycles": 10**23},
+            "'hop_latency_cycles' is 100000000000000000000000, more than the limit of 1048576 cycles",
+        ),
+        ({"element_bytes": 9}, "'element_bytes' is 9, more than the limit of 8 bytes"),
+        ({"slice_buffers": 4097}, "'slice_buffers' is 4097, more than the limit of 4096 slices"),
+        (
+            {"ddr": (DdrChannel(25.6, 0),) * 1025},
+            "'ddr' has 1025 channels, more than the limit of 1024",
+        ),
+        ({"ddr": (DdrChannel(float("inf"), 0),)}, "'ddr[0].gbps' must be finite, got inf"),
+        (
+            {"d2d_gbps": 1e-320},
+            "'d2d_gbps' is 1e-320, outside the range 0.001 to 1000000.0",
+        ),
+        ({"d2d_gbps": 1e7}, "'d2d_gbps' is 10000000.0, outside the range"),
         ({"ops_per_cycle": 0}, "'ops_per_cycle' must be positive"),
         ({"sram_bytes": 0}, "'sram_bytes' must be positive"),
         ({"ddr": ()}, "'ddr' must be a non-empty tuple"),
         ({"ddr": [DdrChannel(25.6, 0)]}, "'ddr' must be a non-empty tuple"),
-        ({"ddr": (DdrChannel(0.0, 0),)}, "'ddr[0].gbps' must be positive"),
+        (
+            {"ddr": (DdrChannel(0.0, 0),)},
+            "'ddr[0].gbps' is 0.0, outside the range 0.001 to 1000000.0 GB/s",
+        ),
         (
             {"ddr": (DdrChannel(25.6, 0), DdrChannel(25.6, 4))},
             "'ddr[1].chiplet' is 4, outside the 2x2 mesh",
         ),
         ({"ddr": (DdrChannel(25.6, -1),)}, "'ddr[0].chiplet' must be >= 0"),
         ({"rows": 1}, "'ddr[2].chiplet' is 2, outside the 1x2 mesh"),
-        ({"d2d_gbps": -288.0}, "'d2d_gbps' must be positive"),
+        ({"d2d_gbps": -288.0}, "'d2d_gbps' is -288.0, outside the range"),
         ({"hop_latency_cycles": -1}, "'hop_latency_cycles' must be >= 0"),
         ({"element_bytes": 0}, "'element_bytes' must be positive"),
         ({"slice_buffers": 1}, "'slice_buffers' must be >= 2"),
@@ -239,6 +271,12 @@ def test_invalid_system_override_names_field_and_value(fields, needle):
         ({"experts": 1}, "'top_k' is 2, more than experts = 1"),
         ({"layers": 0}, "'layers' must be positive"),
         ({"element_bytes": 0}, "'element_bytes' must be positive"),
+        ({"hidden": 65537}, "'hidden' is 65537, more than the limit of 65536 elements"),
+        ({"ffn": 10**12}, "'ffn' is 1000000000000, more than the limit of 65536 elements"),
+        ({"experts": 10**9}, "'experts' is 1000000000, more than the limit of 4096 experts"),
+        ({"shared": 100000}, "'shared' is 100000, more than the limit of 64 experts"),
+        ({"layers": 10**12}, "'layers' is 1000000000000, more than the limit of 1024 layers"),
+        ({"element_bytes": 16}, "'element_bytes' is 16, more than the limit of 8 bytes"),
     ],
 )
 def test_invalid_model_override_names_field_and_value(fields, needle):
@@ -253,6 +291,33 @@ def test_edge_values_that_are_valid():
         {"rows": 1, "cols": 1, "ddr": (DdrChannel(1, 0),), "slice_buffers": 2},
     )
     with_overrides(get_model("mixtral-8x7b"), {"top_k": 8, "shared": 0})
+
+
+def test_values_at_the_limits_are_valid():
+    at_limits = {
+        "rows": limits.MAX_MESH_SIDE,
+        "cols": limits.MAX_MESH_SIDE,
+        "clock_ghz": limits.CLOCK_GHZ_RANGE[1],
+        "ops_per_cycle": limits.MAX_OPS_PER_CYCLE,
+        "sram_bytes": limits.MAX_SRAM_BYTES,
+        "ddr": (DdrChannel(limits.BANDWIDTH_GBPS_RANGE[0], 255),) * limits.MAX_DDR_CHANNELS,
+        "d2d_gbps": limits.BANDWIDTH_GBPS_RANGE[1],
+        "hop_latency_cycles": limits.MAX_HOP_LATENCY_CYCLES,
+        "element_bytes": limits.MAX_ELEMENT_BYTES,
+        "slice_buffers": limits.MAX_SLICE_BUFFERS,
+    }
+    assert with_overrides(get_system("paper-2x2"), at_limits).chiplets == 256
+    with_overrides(get_system("paper-2x2"), {"clock_ghz": limits.CLOCK_GHZ_RANGE[0]})
+    model = {
+        "hidden": limits.MAX_DIMENSION,
+        "ffn": limits.MAX_DIMENSION,
+        "experts": limits.MAX_EXPERTS,
+        "shared": limits.MAX_SHARED,
+        "top_k": limits.MAX_EXPERTS,
+        "layers": limits.MAX_LAYERS,
+        "element_bytes": limits.MAX_ELEMENT_BYTES,
+    }
+    assert with_overrides(get_model("mixtral-8x7b"), model).experts == 4096
 
 
 # --- error format -----------------------------------------------------------------------------
@@ -284,3 +349,9 @@ def test_error_format_keeps_tabs_for_the_caret():
 )
 def test_error_format_location_parts_are_optional(kwargs, expected):
     assert FsedpError("boom", **kwargs).format() == expected
+
+
+def test_error_format_shows_line_separators_as_spaces():
+    # A terminal may break the quoted line at U+2028 and move the caret off its column.
+    error = FsedpError("bad", file="a.moe", line=1, column=3, source_line="a\u2028b\x0bc")
+    assert error.format().splitlines()[1:] == ["a b c", "  ^"]

@@ -2,12 +2,15 @@
 
 import functools
 import json
+import re
 import time
 from math import comb
 
 import numpy as np
 import pytest
 
+from fsedp_compiler import limits
+from fsedp_compiler import routing as routing_module
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.presets import get_model
 from fsedp_compiler.routing import (
@@ -93,7 +96,7 @@ def test_zipf_popularity_is_the_power_law_over_a_permutation():
 
 
 def test_zipf_frequency_ratios_follow_the_exponent():
-    s, experts, tokens, seed = 1.2, 16, 100000, 2
+    s, experts, tokens, seed = 1.2, 16, 65536, 2
     ranked = np.argsort(-expert_popularity("zipf", experts, seed=seed, param=s))
     routing = synthetic_routing("zipf", tokens, experts, 1, seed=seed, param=s)
     counts = np.bincount(routing.ravel(), minlength=experts)
@@ -197,11 +200,28 @@ def test_design_sanity_anchor_max_experts_per_group(groups, anchor):
         (("uniform", 8, 16, 2, -1, None), "seed must be a non-negative integer"),
         (("uniform", 8, 16, 2, 0, 1.0), "uniform routing takes no parameter"),
         (("zipf", 8, 16, 2, 0, None), "zipf routing needs its parameter s > 0"),
-        (("zipf", 8, 16, 2, 0, 0.0), "zipf parameter s must be a finite number > 0, got 0.0"),
-        (("zipf", 8, 16, 2, 0, -1), "zipf parameter s must be a finite number > 0"),
+        (
+            ("zipf", 8, 16, 2, 0, 0.0),
+            "zipf parameter s must be a number > 0.0 and <= 64.0, got 0.0",
+        ),
+        (("zipf", 8, 16, 2, 0, -1), "zipf parameter s must be a number > 0.0 and <= 64.0"),
+        (("zipf", 8, 16, 2, 0, 64.5), "zipf parameter s must be a number > 0.0 and <= 64.0"),
+        (
+            ("zipf", 8, 16, 2, 0, float("inf")),
+            "zipf parameter s must be a number > 0.0 and <= 64.0, got inf",
+        ),
+        (("zipf", 8, 16, 2, 0, 10**400), "zipf parameter s must be a number > 0.0 and <= 64.0"),
+        (
+            ("zipf", 8, 16, 2, 0, True),
+            "zipf parameter s must be a number > 0.0 and <= 64.0, got True",
+        ),
         (
             ("dirichlet", 8, 16, 2, 0, float("nan")),
-            "dirichlet parameter alpha must be a finite number > 0",
+            "dirichlet parameter alpha must be a number > 0.0 and <= 1000000.0, got nan",
+        ),
+        (
+            ("dirichlet", 8, 16, 2, 0, 1e7),
+            "dirichlet parameter alpha must be a number > 0.0 and <= 1000000.0",
         ),
         (("dirichlet", 8, 16, 2, 0, None), "dirichlet routing needs its parameter alpha > 0"),
     ],
@@ -392,6 +412,65 @@ def test_missing_and_unreadable_files(tmp_path):
         load_trace_json(binary, 8, 2)
 
 
+def test_not_utf8_is_located_at_the_first_bad_byte(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'{"0": [1, 2],\r\n "1": [3, 4], "caf\xe9": []}')
+    with pytest.raises(FsedpError) as info:
+        load_trace_json(path, 8, 2)
+    error = info.value
+    assert error.message == "not UTF-8 text: byte 0xe9 (invalid continuation byte)"
+    assert (error.file, error.line, error.column) == (str(path), 2, 19)
+    assert error.source_line == ' "1": [3, 4], "caf\ufffd": []}'
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "source"),
+    [
+        ('{"0": [1, 2],\r "1": [3, 4],\r "2": [5 6]}', 3, 10, ' "2": [5 6]}'),
+        ('{"0": [1, 2],\r\n "1": [3 4]}', 2, 10, ' "1": [3 4]}'),
+        ('{"0": [1, 2], "\u2028": [3, 4],\n "1": [3 4]}', 2, 10, ' "1": [3 4]}'),
+    ],
+)
+def test_json_errors_count_lines_as_printed(tmp_path, text, line, column, source):
+    path = tmp_path / "t.json"
+    path.write_bytes(text.encode())
+    with pytest.raises(FsedpError, match="invalid JSON: Expecting ',' delimiter") as info:
+        load_trace_json(path, 8, 2)
+    assert (info.value.line, info.value.column, info.value.source_line) == (line, column, source)
+    assert info.value.format().splitlines()[-1] == " " * (column - 1) + "^"
+
+
+def test_json_lines_with_cr_line_ends(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"0": [1, 2]}\r{"0": [3, 4]}\r\n{"0": [5, 6]}')
+    assert load_trace_json(path, 8, 2, layer=1).tolist() == [[3, 4]]
+    path.write_bytes(b'{"0": [1, 2]}\r{"0": [3, 4]}\r{"0": [5, 6]')
+    with pytest.raises(FsedpError, match="invalid JSON") as info:
+        load_trace_json(path, 8, 2, layer=0)
+    assert (info.value.line, info.value.column) == (3, 13)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_deep_json_is_refused_before_parsing(tmp_path, suffix):
+    path = tmp_path / f"deep{suffix}"
+    path.write_text('{"0": [0, 1]}\n' + "[" * 100000 + "]" * 100000)
+    with pytest.raises(FsedpError) as info:
+        load_trace_json(path, 8, 2, layer=0)
+    assert info.value.message == "JSON nested deeper than the limit of 64 levels (README: Limits)"
+    assert (info.value.line, info.value.column) == (2, 65)
+
+
+def test_json_nesting_at_the_limit_and_brackets_in_strings(tmp_path):
+    deep = [[0, 1]]
+    for _ in range(limits.MAX_JSON_NESTING - 3):  # 63 levels of lists in the config's object
+        deep = [deep]
+    config = dict(HF_CONFIGS["mixtral-8x7b"], deep=deep, text="[[[[" * 100)
+    assert model_from_hf_config(write(tmp_path, "config.json", config)).experts == 8
+    too_deep = dict(config, deep=[deep])
+    with pytest.raises(FsedpError, match="JSON nested deeper than the limit of 64 levels"):
+        model_from_hf_config(write(tmp_path, "config.json", too_deep))
+
+
 # --- .npy arrays and dispatch -----------------------------------------------------------------
 
 
@@ -580,6 +659,34 @@ def test_qwen_dense_layers_are_not_moe_layers():
     assert model_from_hf_config(dict(config, decoder_sparse_step=2)).layers == 24
 
 
+@pytest.mark.parametrize(
+    ("preset", "key", "value", "needle"),
+    [
+        ("deepseek-v3", "moe_layer_freq", 0, "config key 'moe_layer_freq' must be >= 1, got 0"),
+        ("deepseek-v3", "moe_layer_freq", -2, "config key 'moe_layer_freq' must be >= 1, got -2"),
+        ("qwen3-30b-a3b", "decoder_sparse_step", 0, "'decoder_sparse_step' must be >= 1, got 0"),
+        ("deepseek-v3", "first_k_dense_replace", -1, "'first_k_dense_replace' must be >= 0"),
+        ("mixtral-8x7b", "num_hidden_layers", 0, "'num_hidden_layers' must be >= 1, got 0"),
+        (
+            "deepseek-v3",
+            "num_hidden_layers",
+            10**12,
+            "config key 'num_hidden_layers' is 1000000000000, more than the limit of 1024",
+        ),
+        ("qwen3-30b-a3b", "num_hidden_layers", 10**12, "more than the limit of 1024"),
+        ("mixtral-8x7b", "num_experts_per_tok", -1, "'num_experts_per_tok' must be >= 0"),
+    ],
+)
+def test_hf_config_layer_rules_are_checked_before_counting(preset, key, value, needle):
+    with pytest.raises(FsedpError, match=re.escape(needle)):
+        model_from_hf_config(dict(HF_CONFIGS[preset], **{key: value}))
+
+
+def test_hf_config_at_the_layer_limit():
+    config = dict(HF_CONFIGS["deepseek-v3"], num_hidden_layers=1024, first_k_dense_replace=0)
+    assert model_from_hf_config(config).layers == 1024
+
+
 def test_deepseek_layer_frequency():
     config = dict(HF_CONFIGS["deepseek-v3"], moe_layer_freq=2)  # layers 3..60, even ones only
     assert model_from_hf_config(config).layers == 29
@@ -627,3 +734,91 @@ def test_hf_config_bad_values_and_files(tmp_path):
     assert info.value.line == 1
     with pytest.raises(FsedpError, match="cannot read file"):
         model_from_hf_config(tmp_path / "absent.json")
+
+
+def _npy_header_only(path, shape, dtype="<i8") -> None:
+    """A .npy file whose header claims `shape` but holds no data."""
+    header = {"descr": dtype, "fortran_order": False, "shape": shape}
+    with open(path, "wb") as file:
+        np.lib.format.write_array_header_1_0(file, header)
+
+
+@pytest.mark.parametrize(
+    ("shape", "data", "needle"),
+    [
+        ((10**12, 2), False, "10^12 tokens is more than the limit of 65536 tokens per layer"),
+        ((2000, 65536, 2), False, "holds 2000 layers, more than the limit of 1024"),
+        ((65537, 2), True, "65537 tokens is more than the limit of 65536 tokens per layer"),
+        ((10, 2), False, "header promises shape (10, 2) of int64 (160 bytes), the file holds 0"),
+    ],
+)
+def test_npy_header_is_checked_before_loading(tmp_path, shape, data, needle):
+    path = tmp_path / "big.npy"
+    if data:
+        np.save(path, np.zeros(shape, dtype=np.int8))
+    else:
+        _npy_header_only(path, shape)
+    needle = needle.replace("10^12", str(10**12))
+    with pytest.raises(FsedpError, match=re.escape(needle)):
+        load_routing_npy(path, 4, 2)
+
+
+def test_npy_routing_over_the_id_limit_is_refused(tmp_path):
+    np.save(tmp_path / "wide.npy", np.zeros((65536, 32), dtype=np.int16))
+    with pytest.raises(FsedpError, match=r"65536 tokens x top_k 32 = 2097152 expert ids is more"):
+        load_routing_npy(tmp_path / "wide.npy", 64, 32)
+
+
+def test_npy_at_the_token_limit_loads(tmp_path):
+    rows = np.tile(np.array([[0, 1], [2, 3]], dtype=np.int32), (limits.MAX_TOKENS // 2, 1))
+    np.save(tmp_path / "max.npy", rows)
+    assert load_routing_npy(tmp_path / "max.npy", 4, 2).shape == (limits.MAX_TOKENS, 2)
+
+
+def test_synthetic_routing_sizes_are_refused_before_drawing():
+    with pytest.raises(FsedpError, match="1000000000 tokens is more than the limit of 65536"):
+        synthetic_routing("uniform", 10**9, 8, 2, seed=0)
+    with pytest.raises(FsedpError, match="experts = 1000000000 is more than the limit of 4096"):
+        synthetic_routing("uniform", 4, 10**9, 2, seed=0)
+    with pytest.raises(FsedpError, match="= 1114112 expert ids is more than the limit of 1048576"):
+        synthetic_routing("uniform", 65536, 64, 17, seed=0)
+
+
+def test_synthetic_routing_in_blocks_draws_as_one_block(monkeypatch):
+    whole = synthetic_routing("zipf", 300, 40, 4, seed=3, param=1.1)
+    monkeypatch.setattr(routing_module, "_RACE_CELLS", 40 * 7)  # blocks of 7 tokens
+    np.testing.assert_array_equal(synthetic_routing("zipf", 300, 40, 4, seed=3, param=1.1), whole)
+
+
+def test_synthetic_routing_at_the_limits():
+    for kind, (_, high) in (
+        ("zipf", limits.ZIPF_S_RANGE),
+        ("dirichlet", limits.DIRICHLET_ALPHA_RANGE),
+    ):
+        assert synthetic_routing(kind, 64, limits.MAX_EXPERTS, 8, seed=0, param=high).shape == (
+            64,
+            8,
+        )
+        assert synthetic_routing(kind, 64, 16, 8, seed=0, param=5e-324).shape == (64, 8)
+    assert synthetic_routing("uniform", limits.MAX_TOKENS, 16, 16, seed=0).shape == (65536, 16)
+    wide = synthetic_routing("zipf", 256, limits.MAX_EXPERTS, 8, seed=0, param=1.0)
+    assert wide.shape == (256, 8) and wide.max() < limits.MAX_EXPERTS
+
+
+def test_json_trace_over_the_token_limit_is_refused(tmp_path):
+    path = write(tmp_path, "long.json", {str(t): [0, 1] for t in range(limits.MAX_TOKENS + 1)})
+    with pytest.raises(FsedpError, match="65537 tokens is more than the limit of 65536"):
+        load_trace_json(path, 4, 2)
+    rows = write(tmp_path, "rows.json", [[0, 1]] * (limits.MAX_TOKENS + 1))
+    with pytest.raises(FsedpError, match="65537 tokens is more than the limit of 65536"):
+        load_trace_json(rows, 4, 2)
+    at_limit = write(tmp_path, "max.json", [[0, 1], [2, 3]] * (limits.MAX_TOKENS // 2))
+    assert load_trace_json(at_limit, 4, 2).shape == (limits.MAX_TOKENS, 2)
+
+
+def test_json_number_too_long_to_convert_is_located(tmp_path):
+    path = write(tmp_path, "long.json", '{"0": [0, 1],\n "1": [2, 9' + "9" * 5000 + "]}")
+    with pytest.raises(FsedpError) as info:
+        load_trace_json(path, 8, 2)
+    assert info.value.message == "number with more than 4300 digits is too long"
+    assert (info.value.line, info.value.column) == (2, 11)

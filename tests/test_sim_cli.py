@@ -118,3 +118,20 @@ def test_console_script(lowered):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["latency_cycles"] == 300.0
+
+
+def test_not_utf8_mlir_is_located(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "bad.mlir"
+    path.write_bytes(b"builtin.module {\n}\n\xff\n")
+    code, _, err = run(capsys, path)
+    assert code == 1
+    assert err.startswith(f"{path}:3:1: error: not UTF-8 text: byte 0xff (invalid start byte)\n")
+
+
+def test_mlir_system_is_held_to_the_limits(lowered: Path, capsys) -> None:
+    text = lowered.read_text()
+    assert "clock_ghz 1.0" in text
+    lowered.write_text(text.replace("clock_ghz 1.0", "clock_ghz 1.0e999"))
+    code, _, err = run(capsys, lowered)
+    assert code == 1
+    assert err == f"{lowered}: error: system field 'clock_ghz' must be finite, got inf\n"
