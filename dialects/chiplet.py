@@ -39,7 +39,13 @@ from xdsl.dialects.builtin import (
     StringAttr,
 )
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute
-from xdsl.irdl import IRDLOperation, irdl_attr_definition, irdl_op_definition, prop_def
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_attr_definition,
+    irdl_op_definition,
+    opt_prop_def,
+    prop_def,
+)
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
@@ -413,7 +419,10 @@ class ExpertOp(IRDLOperation):
     """One expert cut into `slices` micro-slices of at most `bytes` bytes (R1); `tokens` is the
     number of tokens that use it. Later passes annotate it with per-slice arrays:
     `channels` (DDR channel of each slice), `order` (position of each slice in the global load
-    order) and `stops` (the trajectory of each slice, an array of chiplet arrays)."""
+    order), `stops` (the trajectory of each slice, an array of chiplet arrays) and `parents`
+    (for trees: the chiplet each stop receives from). Under expert parallelism a home that
+    serves its tokens in rounds loads the expert once per round it is used in: `rounds` lists
+    them, and the per-slice arrays then hold `slices` entries per round, round after round."""
 
     name = "chiplet.expert"
 
@@ -435,9 +444,13 @@ class ExpertOp(IRDLOperation):
         )
 
     def verify_(self) -> None:
-        count = _int(self.slices)
-        if _int(self.expert) < 0 or count <= 0 or _int(self.bytes) <= 0:
+        slices = _int(self.slices)
+        if _int(self.expert) < 0 or slices <= 0 or _int(self.bytes) <= 0:
             raise VerifyException("expert id must be >= 0, slices and bytes positive")
+        rounds = _array_values(self, "rounds")
+        if rounds is not None and (not rounds or list(rounds) != sorted(set(rounds))):
+            raise VerifyException(f"'rounds' must list distinct rounds in order, got {rounds}")
+        count = slices * (len(rounds) if rounds is not None else 1)
         for name in ("channels", "order"):
             values = _array_values(self, name)
             if values is not None and len(values) != count:
@@ -475,24 +488,34 @@ class PlacementOp(IRDLOperation):
 @irdl_op_definition
 class DispatchOp(IRDLOperation):
     """Expert parallelism: chiplet `from` sends the vectors of `tokens` to chiplet `to`, which
-    computes its experts on them and returns one combined partial output per token."""
+    computes its experts on them and returns one combined partial output per token. A home
+    that cannot hold all the tokens it serves at once serves them in rounds: `round` (0 when
+    absent) says in which."""
 
     name = "chiplet.dispatch"
 
     src = prop_def(IntegerAttr[I64], prop_name="from")
     dst = prop_def(IntegerAttr[I64], prop_name="to")
     tokens = prop_def(DenseArrayBase)
+    round = opt_prop_def(IntegerAttr[I64])
 
-    assembly_format = "`from` $from `to` $to `tokens` qualified($tokens) attr-dict"
+    assembly_format = (
+        "`from` $from `to` $to `tokens` qualified($tokens) (`round` $round^)? attr-dict"
+    )
 
-    def __init__(self, src: int, dst: int, tokens: list[int]):
-        super().__init__(
-            properties={
-                "from": IntegerAttr(src, 64),
-                "to": IntegerAttr(dst, 64),
-                "tokens": _i64_array(tokens),
-            }
-        )
+    def __init__(self, src: int, dst: int, tokens: list[int], round: int = 0):
+        properties = {
+            "from": IntegerAttr(src, 64),
+            "to": IntegerAttr(dst, 64),
+            "tokens": _i64_array(tokens),
+        }
+        if round:
+            properties["round"] = IntegerAttr(round, 64)
+        super().__init__(properties=properties)
+
+    @property
+    def round_index(self) -> int:
+        return 0 if self.round is None else _int(self.round)
 
     def verify_(self) -> None:
         src, dst = _int(self.src), _int(self.dst)
@@ -502,6 +525,8 @@ class DispatchOp(IRDLOperation):
             raise VerifyException(f"a dispatch needs two different chiplets, got {src} twice")
         if not len(self.tokens):
             raise VerifyException("a dispatch needs at least one token")
+        if self.round_index < 0:
+            raise VerifyException(f"round must be >= 0, got {self.round_index}")
 
 
 @irdl_op_definition

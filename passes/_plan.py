@@ -320,25 +320,42 @@ def require_experts(module: ModuleOp, who: str) -> list[ExpertOp]:
 
 @dataclass(frozen=True)
 class SliceRef:
-    """Slice `index` of `expert` (an op) in the global load order."""
+    """Slice `index` of `expert` (an op), loaded in round `round` (expert parallelism with
+    rounds; else 0), in the global load order. `item` indexes the expert's per-slice arrays."""
 
     op: ExpertOp
     expert: int
     index: int
     slices: int
+    round: int = 0
+    item: int = 0
+
+
+def expert_rounds_of(op: ExpertOp) -> tuple[int, ...]:
+    """The rounds an expert is loaded in (`rounds`; one, round 0, when absent)."""
+    return int_array(op, "rounds") or (0,)
+
+
+def slice_refs(op: ExpertOp) -> list[SliceRef]:
+    """The expert's slices, round after round, in the order of its per-slice arrays."""
+    count, expert = op.slices.value.data, op.expert.value.data
+    return [
+        SliceRef(op, expert, index, count, round_, k * count + index)
+        for k, round_ in enumerate(expert_rounds_of(op))
+        for index in range(count)
+    ]
 
 
 def load_order(experts: Sequence[ExpertOp]) -> list[SliceRef]:
-    """Every slice in load order: by `order` (order-loads) when present, else by id."""
-    refs: list[tuple[int, SliceRef]] = []
+    """Every slice in load order: by `order` (order-loads) when present, else by id (and round)."""
+    refs: list[tuple[tuple[int, int], SliceRef]] = []
     have_order = all("order" in op.attributes for op in experts)
     position = 0
     for op in experts:
-        count = op.slices.value.data
         order = int_array(op, "order") if have_order else None
-        for index in range(count):
-            ref = SliceRef(op, op.expert.value.data, index, count)
-            refs.append((order[index] if order is not None else position, ref))
+        for ref in slice_refs(op):
+            key = (0, order[ref.item]) if order is not None else (ref.round, position)
+            refs.append((key, ref))
             position += 1
     refs.sort(key=lambda item: item[0])
     return [ref for _, ref in refs]
@@ -392,16 +409,39 @@ def computed_tokens(module: ModuleOp, layer: Layer) -> dict[int, list[int]]:
     Every chiplet computes its own tokens (FSE-DP, and shared experts under expert parallelism);
     under expert parallelism (`chiplet.placement`) a routed expert's home computes all of them.
     """
+    counts: dict[int, list[int]] = {}
+    for (expert, _), per_chiplet in round_tokens(module, layer).items():
+        total = counts.setdefault(expert, [0] * layer.chiplets)
+        for chiplet, count in enumerate(per_chiplet):
+            total[chiplet] += count
+    return counts
+
+
+def round_tokens(module: ModuleOp, layer: Layer) -> dict[tuple[int, int], list[int]]:
+    """`computed_tokens` per (expert, round): under expert parallelism a home serves its own
+    tokens in round 0 and each received dispatch in that dispatch's round; otherwise every
+    expert has round 0 only."""
     per_chiplet = expert_chiplet_tokens(layer, token_owners(module, layer))
     homes = expert_homes(module)
-    counts: dict[int, list[int]] = {}
+    rounds = dispatch_rounds(module)
+    counts: dict[tuple[int, int], list[int]] = {}
     for expert, chiplets in per_chiplet.items():
-        counts[expert] = [len(tokens) for tokens in chiplets]
-        if homes is not None and not layer.is_shared(expert):
-            home = homes[expert]
-            counts[expert] = [0] * layer.chiplets
-            counts[expert][home] = sum(len(tokens) for tokens in chiplets)
-    return counts
+        if homes is None or layer.is_shared(expert):
+            counts[(expert, 0)] = [len(tokens) for tokens in chiplets]
+            continue
+        home = homes[expert]
+        for source, tokens in enumerate(chiplets):
+            if tokens:
+                round_ = 0 if source == home else rounds.get((source, home), 0)
+                counts.setdefault((expert, round_), [0] * layer.chiplets)[home] += len(tokens)
+    return dict(sorted(counts.items()))
+
+
+def dispatch_rounds(module: ModuleOp) -> dict[tuple[int, int], int]:
+    """(source, home) -> the round of that dispatch."""
+    return {
+        (d.src.value.data, d.dst.value.data): d.round_index for d in find_ops(module, DispatchOp)
+    }
 
 
 def compute_balance(module: ModuleOp, layer: Layer) -> float:
@@ -422,16 +462,23 @@ def activation_rows(module: ModuleOp, layer: Layer) -> list[int]:
     """Token vectors each chiplet keeps in SRAM at its peak, as lower-to-cisa lays them out.
 
     Every chiplet holds its own tokens' input and output (2 rows per token). Under expert
-    parallelism (`chiplet.dispatch` ops) a source also holds one gather buffer per dispatch and
-    a home holds the received inputs plus their partial outputs (2 rows per received token).
+    parallelism (`chiplet.dispatch` ops) a source also holds, for each dispatch, the gathered
+    tokens it sends and the buffer their returned outputs arrive in (2 rows per sent token),
+    and a home holds the received inputs plus their partial outputs (2 rows per received
+    token) of one round at a time.
     """
     owners = token_owners(module, layer)
     rows = [2 * n for n in np.bincount(owners, minlength=layer.chiplets).tolist()]
+    received: dict[tuple[int, int], int] = {}  # (home, round) -> rows
     for dispatch in find_ops(module, DispatchOp):
         count = len(dispatch.tokens)
-        rows[dispatch.src.value.data] += count
-        rows[dispatch.dst.value.data] += 2 * count
-    return rows
+        rows[dispatch.src.value.data] += 2 * count
+        key = (dispatch.dst.value.data, dispatch.round_index)
+        received[key] = received.get(key, 0) + 2 * count
+    busiest = [0] * layer.chiplets
+    for (home, _), count in received.items():
+        busiest[home] = max(busiest[home], count)
+    return [own + held for own, held in zip(rows, busiest, strict=True)]
 
 
 def activation_bytes(module: ModuleOp, layer: Layer) -> list[int]:

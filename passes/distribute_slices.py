@@ -55,6 +55,7 @@ from passes._plan import (
     load_order,
     read_layer,
     require_experts,
+    slice_refs,
 )
 
 MODES = ("even", "sequential", "per-expert", "nearest")
@@ -74,12 +75,13 @@ class DistributeSlicesPass(FsedpPass):
         experts = require_experts(op, self.name)
         stream = load_order(experts)
         assigned = self._assign(op, layer, stream)
-        channels: dict[ExpertOp, list[int]] = {e: [0] * e.slices.value.data for e in experts}
-        order: dict[ExpertOp, list[int]] = {e: [0] * e.slices.value.data for e in experts}
+        channels: dict[ExpertOp, list[int]] = {e: [0] * len(slice_refs(e)) for e in experts}
+        order: dict[ExpertOp, list[int]] = {e: [0] * len(slice_refs(e)) for e in experts}
         for ref, channel in zip(stream, assigned, strict=True):
-            channels[ref.op][ref.index] = channel
-        for position, k in enumerate(issue_order(layer, stream, assigned)):
-            order[stream[k].op][stream[k].index] = position
+            channels[ref.op][ref.item] = channel
+        homes = expert_homes(op)
+        for position, k in enumerate(issue_order(layer, stream, assigned, homes)):
+            order[stream[k].op][stream[k].item] = position
         for expert in experts:
             expert.attributes["order"] = i64_array(order[expert])
             expert.attributes["channels"] = i64_array(channels[expert])
@@ -116,14 +118,30 @@ class DistributeSlicesPass(FsedpPass):
         return result
 
 
-def issue_order(layer: Layer, stream: list[SliceRef], channels: list[int]) -> list[int]:
+def issue_order(
+    layer: Layer,
+    stream: list[SliceRef],
+    channels: list[int],
+    homes: tuple[int, ...] | None = None,
+) -> list[int]:
     """Indices into `stream` in issue order: the channel queues (each in stream order) merged by
     the cycle each load would start if every channel streamed its queue back to back; ties by
-    stream position. A channel's start times only grow along its queue, so its order is kept."""
+    stream position. A channel's start times only grow along its queue, so its order is kept.
+    Under expert parallelism with rounds a home's round starts no earlier than its previous
+    round's loads, so the rounds of a home stay one after the other as the stream has them."""
     bytes_per_cycle = [gbps / layer.system.clock_ghz.data for gbps, _ in layer.system.ddr]
     busy = [0.0] * len(bytes_per_cycle)
+    latest: dict[tuple[int, int], float] = {}  # (home, round) -> latest start so far
     starts = []
     for ref, channel in zip(stream, channels, strict=True):
-        starts.append(busy[channel])
-        busy[channel] += layer.slice_bytes(ref.slices, ref.index) / bytes_per_cycle[channel]
+        start = busy[channel]
+        if ref.round:
+            home = homes[ref.expert]
+            earlier = [t for (h, r), t in latest.items() if h == home and r < ref.round]
+            start = max([start, *earlier])
+        if homes is not None and not layer.is_shared(ref.expert):
+            key = (homes[ref.expert], ref.round)
+            latest[key] = max(latest.get(key, start), start)
+        starts.append(start)
+        busy[channel] = start + layer.slice_bytes(ref.slices, ref.index) / bytes_per_cycle[channel]
     return sorted(range(len(stream)), key=lambda k: (starts[k], k))

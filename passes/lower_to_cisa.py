@@ -278,10 +278,13 @@ class LowerToCisaPass(FsedpPass):
         reserve = buffers.reserve.value.data
         seq = [0] * len(layer.system.ddr)
         tag = exchange.first_free_tag if exchange is not None else 0
-        for ref in load_order(experts):
+        stream = load_order(experts)
+        if exchange is not None:
+            exchange.plan_rounds(stream)
+        for position, ref in enumerate(stream):
             channels, paths, parents = plan[ref.expert]
-            stops, sources = paths[ref.index], parents[ref.index]
-            channel = channels[ref.index]
+            stops, sources = paths[ref.item], parents[ref.item]
+            channel = channels[ref.item]
             nbytes = layer.slice_bytes(ref.slices, ref.index)
             lo, hi = layer.slice_rows(ref.slices, ref.index)
             ops_per_token = 2 * 3 * layer.hidden * (hi - lo)
@@ -296,17 +299,22 @@ class LowerToCisaPass(FsedpPass):
                 else:
                     w = builder.alloc_weight(nbytes)
                     builder.recv(w, source, tags[stop], nbytes)
+                routed_here = exchange is not None and not layer.is_shared(ref.expert)
+                if routed_here:
+                    exchange.open_round(builder, ref.round)
                 tokens = per_chiplet[ref.expert][stop]
-                if tokens:
+                if tokens and ref.round == 0:  # a home serves its own tokens in round 0
                     builder.gemm(w, builder.x, builder.y, ref, tokens, ops_per_token)
-                if exchange is not None and not layer.is_shared(ref.expert):
+                if routed_here:
                     exchange.apply_to_inputs(builder, w, ref, ops_per_token)
                 for child, parent in zip(stops, sources, strict=True):
                     if parent == stop:
                         builder.send(w, child, tags[child], nbytes)
+                if routed_here:
+                    exchange.close_round_after(builder, position)
 
     def _check_dispatch(self, layer, per_chiplet, homes, plan) -> None:
-        sent = {(src, dst): set(tokens) for src, dst, tokens in plan}
+        sent = {(src, dst): set(tokens) for src, dst, tokens, _ in plan}
         for expert, chiplets in per_chiplet.items():
             if layer.is_shared(expert):
                 continue
@@ -322,11 +330,14 @@ class LowerToCisaPass(FsedpPass):
 
 
 class _Exchange:
-    """Expert parallelism's token traffic: each `chiplet.dispatch` k gathers the listed rows of
-    the source's `x` into a fresh buffer (`accumulate`) and sends it to the home (tag 2k), which
-    posts its `recv` early and allocates output rows for it; the home applies its experts'
-    slices to them too; at the end the home sends the partial outputs back (tag 2k+1) and the
-    source adds them into its `y`."""
+    """Expert parallelism's token traffic. Every source posts, at the start, the `recv` each
+    dispatch k's returned outputs will arrive in (tag 2k+1). A home serves its dispatches round
+    by round: round 0 at the start, round r before its first slice of round r. Then each source
+    gathers the listed rows of its `x` into a fresh buffer (`accumulate`) and sends it (tag 2k);
+    the home posts the `recv`s and allocates output rows, and its slices of the round apply to
+    them. After its last slice of round r the home frees the inputs, sends the outputs back and
+    frees them (the last round at the end of the program). At the end every source adds its
+    returned outputs into `y`."""
 
     def __init__(self, module, layer, builders, per_chiplet, homes):
         self.layer = layer
@@ -334,51 +345,95 @@ class _Exchange:
         self.per_chiplet = per_chiplet
         self.homes = homes
         self.plan = [
-            (d.src.value.data, d.dst.value.data, list(d.tokens.get_values()))
+            (d.src.value.data, d.dst.value.data, list(d.tokens.get_values()), d.round_index)
             for d in find_ops(module, DispatchOp)
         ]
         self.first_free_tag = 2 * len(self.plan)
+        # per home: the dispatches of its open round, (k, src, inputs, outputs)
         self.incoming: list[list[tuple[int, int, SSAValue, SSAValue]]] = [[] for _ in builders]
-        self.outgoing: list[list[tuple[int, int, list[int]]]] = [[] for _ in builders]
+        self.returns: list[list[tuple[int, list[int], SSAValue]]] = [[] for _ in builders]
+        self.opened: list[int] = [-1 for _ in builders]  # per home: its open round
+        self.closing: dict[int, int] = {}  # stream position -> round its home closes there
 
     def send_inputs(self) -> None:
+        """At the start: every source posts the `recv`s of its returned outputs; round 0's
+        inputs are sent and their `recv`s posted."""
         layer, builders = self.layer, self.builders
-        for k, (src, dst, tokens) in enumerate(self.plan):
+        for k, (src, dst, tokens, _) in enumerate(self.plan):
             builder = builders[src]
-            gathered = builder.alloc_act(tokens)
-            builder.accumulate(builder.x, gathered, tokens, layer.hidden)
-            builder.send(gathered, dst, 2 * k, len(tokens) * layer.token_bytes)
-            self.outgoing[src].append((k, dst, tokens))
-            builder.held.append(gathered)
-        for k, (src, dst, tokens) in enumerate(self.plan):
-            builder = builders[dst]
-            inputs = builder.alloc_act(tokens)
-            builder.recv(inputs, src, 2 * k, len(tokens) * layer.token_bytes)
-            outputs = builder.alloc_act(tokens)
-            self.incoming[dst].append((k, src, inputs, outputs))
+            returned = builder.alloc_act(tokens)
+            builder.recv(returned, dst, 2 * k + 1, len(tokens) * layer.token_bytes)
+            self.returns[src].append((k, tokens, returned))
+            builder.held.append(returned)
+        for home in sorted({dst for _, dst, _, r in self.plan if r == 0}):
+            self._open(home, 0)
+
+    def _send(self, k: int) -> None:
+        """Dispatch k: the source gathers its rows and sends them to the home."""
+        src, dst, tokens, _ = self.plan[k]
+        builder = self.builders[src]
+        gathered = builder.alloc_act(tokens)
+        builder.accumulate(builder.x, gathered, tokens, self.layer.hidden)
+        builder.send(gathered, dst, 2 * k, len(tokens) * self.layer.token_bytes)
+        builder.held.append(gathered)
+
+    def plan_rounds(self, stream) -> None:
+        """Where each home's rounds close: after its last slice of the round, except the last
+        round of a home, which closes at the end of the program."""
+        last: dict[tuple[int, int], int] = {}
+        for position, ref in enumerate(stream):
+            if not self.layer.is_shared(ref.expert):
+                last[(self.homes[ref.expert], ref.round)] = position
+        final = {home: max(r for h, r in last if h == home) for home, _ in last}
+        self.closing = {p: r for (home, r), p in last.items() if r < final[home]}
+
+    def open_round(self, builder: ProgramBuilder, round_: int) -> None:
+        if self.opened[builder.chiplet] != round_:
+            self._open(builder.chiplet, round_)
+
+    def _open(self, home: int, round_: int) -> None:
+        """Round `round_` of `home` begins: its sources send their inputs (emitted now, so that
+        in every program they come after everything earlier in the load order: a send waiting
+        for its receiver never holds up the transfers of earlier slices), and the home posts
+        their `recv`s and allocates their output rows."""
+        self.opened[home] = round_
+        builder, layer = self.builders[home], self.layer
+        for k, (src, dst, tokens, r) in enumerate(self.plan):
+            if dst == home and r == round_:
+                self._send(k)
+                inputs = builder.alloc_act(tokens)
+                builder.recv(inputs, src, 2 * k, len(tokens) * layer.token_bytes)
+                outputs = builder.alloc_act(tokens)
+                self.incoming[home].append((k, src, inputs, outputs))
 
     def apply_to_inputs(self, builder: ProgramBuilder, w: SSAValue, ref, ops_per_token) -> None:
-        """At a routed expert's home: the slice on every received buffer's tokens using it."""
-        if self.homes[ref.expert] != builder.chiplet:
-            return
+        """At a routed expert's home: the slice on the open round's received tokens using it."""
         for _, src, inputs, outputs in self.incoming[builder.chiplet]:
             tokens = self.per_chiplet[ref.expert][src]
             if tokens:
                 builder.gemm(w, inputs, outputs, ref, tokens, ops_per_token)
 
-    def return_outputs(self) -> None:
+    def close_round_after(self, builder: ProgramBuilder, position: int) -> None:
+        if position in self.closing:
+            self._close(builder, free_outputs=True)
+
+    def _close(self, builder: ProgramBuilder, *, free_outputs: bool) -> None:
         layer = self.layer
+        for _, _, inputs, _ in self.incoming[builder.chiplet]:
+            builder.free(inputs)
+        for k, src, _, outputs in self.incoming[builder.chiplet]:
+            count = len(self.plan[k][2])
+            builder.send(outputs, src, 2 * k + 1, count * layer.token_bytes)
+            if free_outputs:
+                builder.free(outputs)
+            else:
+                builder.held.append(outputs)
+        self.incoming[builder.chiplet] = []
+
+    def return_outputs(self) -> None:
         for builder in self.builders:
             builder.free_ring()
-            for _, _, inputs, _ in self.incoming[builder.chiplet]:
-                builder.free(inputs)
-            for k, src, _, outputs in self.incoming[builder.chiplet]:
-                count = len(self.plan[k][2])
-                builder.send(outputs, src, 2 * k + 1, count * layer.token_bytes)
-                builder.held.append(outputs)
+            self._close(builder, free_outputs=False)
         for builder in self.builders:
-            for k, dst, tokens in self.outgoing[builder.chiplet]:
-                returned = builder.alloc_act(tokens)
-                builder.recv(returned, dst, 2 * k + 1, len(tokens) * layer.token_bytes)
-                builder.accumulate(returned, builder.y, tokens, layer.hidden)
-                builder.held.append(returned)
+            for _, tokens, returned in self.returns[builder.chiplet]:
+                builder.accumulate(returned, builder.y, tokens, self.layer.hidden)

@@ -30,6 +30,11 @@ expert's heat is its token count (a shared expert: every token).
   the stream from its end instead (the heaviest first) measured no different (within 0.3 % on
   the study's models at 16-1024 tokens).
 
+  Under expert parallelism with rounds (`dispatch-tokens`) every round of an expert is a
+  candidate of its own, computing that round's tokens at the home, and a home's round r+1
+  becomes eligible once all its round r slices are placed; the other orders take the rounds one
+  after the other, each in their own sequence.
+
   `pairs` front-loads heavy compute (the hottest pairs, the shared experts) and ends with light
   pairs: at 256 tokens the engines are the limit early and DDR late, and 12 slice buffers cannot
   smooth a drift that spans the layer. `paired` keeps both busy throughout.
@@ -61,7 +66,16 @@ from xdsl.dialects.builtin import ModuleOp
 
 from dialects.chiplet import ExpertOp
 from dialects.fast_ops import i64_array
-from passes._plan import FsedpPass, Layer, computed_tokens, read_layer, require_experts
+from passes._plan import (
+    FsedpPass,
+    Layer,
+    expert_homes,
+    expert_rounds_of,
+    read_layer,
+    require_experts,
+    round_tokens,
+    slice_refs,
+)
 
 ORDERS = ("paired", "id", "hot-first", "pairs")
 
@@ -92,48 +106,109 @@ def _pairs(experts: list[ExpertOp]) -> list[tuple[ExpertOp, int]]:
     return stream
 
 
-def _paced(experts: list[ExpertOp], layer: Layer, tokens: dict[int, list[int]]):
-    """Paired loading kept in step with DDR (the `paired` order; module docstring).
+@dataclass
+class _Unit:
+    """One expert's slices in one round (the expert, once, outside expert parallelism with
+    rounds), with the tokens each chiplet computes with them and the home whose rounds it
+    follows (None: no rounds to follow)."""
 
-    Costs are per FFN row: a slice of r rows costs r times its expert's row costs. The score of
-    expert k, Σ_c (a_c + r_k·z_kc)² with a_c = C_c − ρ_c·D and z_kc = u_kc − ρ_c·v_k (u: compute
+    op: ExpertOp
+    round: int
+    counts: list[int]
+    home: int | None
+
+
+def _units(experts: list[ExpertOp], layer: Layer, module: ModuleOp) -> list[_Unit]:
+    homes = expert_homes(module)
+    per_round = round_tokens(module, layer)
+    units = []
+    for op in experts:
+        expert = op.expert.value.data
+        home = None if homes is None or layer.is_shared(expert) else homes[expert]
+        for round_ in expert_rounds_of(op):
+            units.append(_Unit(op, round_, per_round[(expert, round_)], home))
+    return units
+
+
+def _paced(units: list[_Unit], layer: Layer) -> list[tuple[ExpertOp, int, int]]:
+    """Paired loading kept in step with DDR (the `paired` order; module docstring), over the
+    units' slices; a home's round r+1 units become candidates once its round r ones are done.
+
+    Costs are per FFN row: a slice of r rows costs r times its unit's row costs. The score of
+    unit k, Σ_c (a_c + r_k·z_kc)² with a_c = C_c − ρ_c·D and z_kc = u_kc − ρ_c·v (u: compute
     cycles per row on c, v: DDR cycles per row), is, up to the constant Σ a_c², r_k²·|z_k|² +
-    2·r_k·(z_k · a): one product of the (experts x chiplets) matrix z with a per step.
+    2·r_k·(z_k · a): one product of the (units x chiplets) matrix z with a per step.
     """
     system = layer.system
     ddr_bytes_per_cycle = sum(gbps for gbps, _ in system.ddr) / system.clock_ghz.data
     row_bytes = 3 * layer.hidden * layer.weight_bytes
     row_ops = 2 * 3 * layer.hidden
-    ids = [op.expert.value.data for op in experts]
-    counts = np.array([tokens[e] for e in ids], dtype=np.float64)  # experts x chiplets
+    counts = np.array([unit.counts for unit in units], dtype=np.float64)  # units x chiplets
     u = counts * (row_ops / system.ops_per_cycle.data)
     v = row_bytes / ddr_bytes_per_cycle
-    rows_total = np.array([layer.ffn] * len(experts), dtype=np.float64)
-    total_ddr = v * rows_total.sum()
-    rho = (u * rows_total[:, None]).sum(axis=0) / total_ddr
+    total_ddr = v * layer.ffn * len(units)
+    rho = u.sum(axis=0) * layer.ffn / total_ddr
     z = u - v * rho[None, :]
     norm = (z * z).sum(axis=1)
-    count = [op.slices.value.data for op in experts]
-    next_slice = [0] * len(experts)
+    count = [unit.op.slices.value.data for unit in units]
+    next_slice = [0] * len(units)
     rows = np.array([_rows(layer, n, 0) for n in count], dtype=np.float64)
     score_base = rows * rows * norm
-    done = np.zeros(len(experts), dtype=bool)
+    left = _RoundGate(units)
     a = np.zeros(u.shape[1])
-    stream: list[tuple[ExpertOp, int]] = []
+    stream: list[tuple[ExpertOp, int, int]] = []
     for _ in range(sum(count)):
         score = score_base + 2.0 * rows * (z * a).sum(axis=1)
-        score[done] = np.inf
+        score[left.closed] = np.inf
         k = int(np.argmin(score))
         index = next_slice[k]
-        stream.append((experts[k], index))
+        stream.append((units[k].op, units[k].round, index))
         a += rows[k] * z[k]
         next_slice[k] = index + 1
         if index + 1 == count[k]:
-            done[k] = True
+            left.finish(k)
         else:
             rows[k] = _rows(layer, count[k], index + 1)
             score_base[k] = rows[k] * rows[k] * norm[k]
     return stream
+
+
+class _RoundGate:
+    """Which units may be loaded next: not finished, and (under expert parallelism with rounds)
+    in their home's current round."""
+
+    def __init__(self, units: list[_Unit]):
+        self.units = units
+        self.closed = np.zeros(len(units), dtype=bool)
+        self.pending: dict[tuple[int, int], int] = {}  # (home, round) -> units not finished
+        for unit in units:
+            if unit.home is not None:
+                key = (unit.home, unit.round)
+                self.pending[key] = self.pending.get(key, 0) + 1
+        self.current = {
+            home: min(r for h, r in self.pending if h == home) for home, _ in self.pending
+        }
+        self._gate()
+
+    def _gate(self) -> None:
+        for k, unit in enumerate(self.units):
+            if unit.home is not None and unit.round != self.current[unit.home]:
+                self.closed[k] = True
+
+    def finish(self, k: int) -> None:
+        self.closed[k] = True
+        unit = self.units[k]
+        if unit.home is None:
+            return
+        key = (unit.home, unit.round)
+        self.pending[key] -= 1
+        if self.pending[key] == 0:
+            later = [r for h, r in self.pending if h == unit.home and r > unit.round]
+            if later:
+                self.current[unit.home] = min(later)
+                for j, other in enumerate(self.units):
+                    if other.home == unit.home and other.round == self.current[unit.home]:
+                        self.closed[j] = False
 
 
 def _rows(layer: Layer, slices: int, index: int) -> int:
@@ -142,15 +217,19 @@ def _rows(layer: Layer, slices: int, index: int) -> int:
 
 
 def slice_stream(
-    experts: list[ExpertOp], order: str, layer: Layer, tokens: dict[int, list[int]]
-) -> list[tuple[ExpertOp, int]]:
-    """The (expert op, slice index) pairs in priority order."""
+    experts: list[ExpertOp], order: str, layer: Layer, module: ModuleOp
+) -> list[tuple[ExpertOp, int, int]]:
+    """The (expert op, round, slice index) triples in priority order."""
     if order == "paired":
-        return _paced(experts, layer, tokens)
+        return _paced(_units(experts, layer, module), layer)
     if order == "pairs":
-        return _pairs(experts)
-    sequence = _heat_order(experts) if order == "hot-first" else experts
-    return [(op, s) for op in sequence for s in range(op.slices.value.data)]
+        base = _pairs(experts)
+    else:
+        sequence = _heat_order(experts) if order == "hot-first" else experts
+        base = [(op, s) for op in sequence for s in range(op.slices.value.data)]
+    # rounds one after the other, each in the order's sequence
+    rounds = sorted({r for op in experts for r in expert_rounds_of(op)})
+    return [(op, r, index) for r in rounds for op, index in base if r in expert_rounds_of(op)]
 
 
 @dataclass(frozen=True)
@@ -165,10 +244,10 @@ class OrderLoadsPass(FsedpPass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         layer = read_layer(op, self.name)
         experts = require_experts(op, self.name)
-        tokens = computed_tokens(op, layer) if self.order == "paired" else {}
-        positions: dict[ExpertOp, list[int]] = {e: [0] * e.slices.value.data for e in experts}
-        stream = slice_stream(experts, self.order, layer, tokens)
-        for position, (expert, index) in enumerate(stream):
-            positions[expert][index] = position
+        positions: dict[ExpertOp, list[int]] = {e: [0] * len(slice_refs(e)) for e in experts}
+        stream = slice_stream(experts, self.order, layer, op)
+        for position, (expert, round_, index) in enumerate(stream):
+            item = expert_rounds_of(expert).index(round_) * expert.slices.value.data + index
+            positions[expert][item] = position
         for expert, values in positions.items():
             expert.attributes["order"] = i64_array(values)

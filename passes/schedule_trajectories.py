@@ -72,6 +72,7 @@ from passes._plan import (
     read_layer,
     require_experts,
     require_op,
+    slice_refs,
 )
 
 SHAPES = ("tree", "tour", "spiral", "boustrophedon", "hilbert")
@@ -263,16 +264,16 @@ class ScheduleTrajectoriesPass(FsedpPass):
         }
         admitted = [0] * layer.chiplets
         paths: dict[int, list[Trajectory]] = {
-            e.expert.value.data: [((), ())] * e.slices.value.data for e in experts
+            e.expert.value.data: [((), ())] * len(slice_refs(e)) for e in experts
         }
         for ref in load_order(experts):
             if homes is not None and not layer.is_shared(ref.expert):
                 home = homes[ref.expert]  # expert parallelism: the home loads and computes
-                paths[ref.expert][ref.index] = ((home,), (-1,))
+                paths[ref.expert][ref.item] = ((home,), (-1,))
                 admitted[home] += 1
                 continue
             need = needs[ref.expert]
-            channel_chiplet = attached[channels[ref.expert][ref.index]]
+            channel_chiplet = attached[channels[ref.expert][ref.item]]
             if self.entry == "attached":
                 entry = channel_chiplet
             elif self.entry == "nearest-need":
@@ -281,7 +282,7 @@ class ScheduleTrajectoriesPass(FsedpPass):
                 entry = min(need, key=lambda c: (admitted[c], system.hops(channel_chiplet, c), c))
             admitted[entry] += 1
             stops = need if self.skip_idle else everyone
-            paths[ref.expert][ref.index] = router.path(self.shape, entry, stops)
+            paths[ref.expert][ref.item] = router.path(self.shape, entry, stops)
         arrays: dict[tuple[int, ...], DenseArrayBase] = {}  # equal arrays share one attribute
 
         def array(values: tuple[int, ...]) -> DenseArrayBase:

@@ -7,7 +7,9 @@ Summing the slices' partial outputs is exact.
 
 One `chiplet.expert` op is created per expert that some token uses: routed experts with at least
 one token (an expert nobody routes to is never loaded) and every shared expert (ids after the
-routed ones; every token uses them; they are never dropped).
+routed ones; every token uses them; they are never dropped). Under expert parallelism with
+rounds (`dispatch-tokens`), a routed expert used in more than round 0 of its home gets
+`rounds`, the rounds it is loaded in.
 
 Options:
 - `slices=N`: N slices per expert (1 <= N <= F). `slices=0` (default) picks automatically: the
@@ -42,7 +44,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
 from dialects.chiplet import ExpertOp
-from dialects.fast_ops import i64_attr
+from dialects.fast_ops import i64_array, i64_attr
 from passes._plan import (
     FsedpPass,
     Layer,
@@ -51,6 +53,7 @@ from passes._plan import (
     format_bytes,
     read_layer,
     replace_ops,
+    round_tokens,
 )
 
 
@@ -87,6 +90,13 @@ class ShardExpertsPass(FsedpPass):
             )
             for expert in layer.used_experts
         ]
+        rounds: dict[int, list[int]] = {}
+        for expert, round_ in round_tokens(op, layer):
+            rounds.setdefault(expert, []).append(round_)
+        for expert_op in experts:
+            used_in = rounds[expert_op.expert.value.data]
+            if used_in != [0]:  # expert parallelism with rounds: loaded once per round
+                expert_op.attributes["rounds"] = i64_array(used_in)
         replace_ops(op, ExpertOp, experts)
 
     def resolved_options(self, module: ModuleOp) -> dict[str, object]:

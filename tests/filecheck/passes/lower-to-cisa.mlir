@@ -65,8 +65,9 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 
 // -----
 
-// Expert parallelism on a 1x2 mesh: expert 1 lives on chiplet 1 (its one stop) and serves token 1 there and
-// token 0 of chiplet 0, which is gathered, sent (tag 0), computed, and returned (tag 1).
+// Expert parallelism on a 1x2 mesh: expert 1 lives on chiplet 1 (its one stop) and serves token 1
+// there and token 0 of chiplet 0, which posts the recv of its returned output (tag 1) first,
+// then gathers and sends the token (tag 0); chiplet 1 computes it and returns it.
 builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 2, shared 0, top_k 1, bytes 1> routing dense<[[1], [1]]> : tensor<2x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 1>
@@ -80,15 +81,15 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 // CHECK-NEXT:   %[[X0:.*]] = cisa.alloc act bytes 8 tokens array<i32: 0>
 // CHECK-NEXT:   cisa.input %[[X0]]
 // CHECK-NEXT:   %[[Y0:.*]] = cisa.alloc act bytes 8 tokens array<i32: 0>
+// CHECK-NEXT:   %[[R:.*]] = cisa.alloc act bytes 8 tokens array<i32: 0>
+// CHECK-NEXT:   cisa.recv %[[R]] from 1 tag 1 bytes 8
 // CHECK-NEXT:   %[[G:.*]] = cisa.alloc act bytes 8 tokens array<i32: 0>
 // CHECK-NEXT:   cisa.accumulate %[[X0]] into %[[G]] tokens array<i32: 0> ops 8
 // CHECK-NEXT:   cisa.send %[[G]] to 1 tag 0 bytes 8
-// CHECK-NEXT:   %[[R:.*]] = cisa.alloc act bytes 8 tokens array<i32: 0>
-// CHECK-NEXT:   cisa.recv %[[R]] from 1 tag 1 bytes 8
 // CHECK-NEXT:   cisa.accumulate %[[R]] into %[[Y0]] tokens array<i32: 0> ops 8
 // CHECK-NEXT:   cisa.output %[[Y0]]
-// CHECK-NEXT:   cisa.free %[[G]]
 // CHECK-NEXT:   cisa.free %[[R]]
+// CHECK-NEXT:   cisa.free %[[G]]
 // CHECK-NEXT:   cisa.free %[[X0]]
 // CHECK-NEXT:   cisa.free %[[Y0]]
 // CHECK-NEXT:   cisa.end
@@ -158,12 +159,12 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 }
 
 // CHECK:      cisa.program @chiplet0 chiplet 0 {
+// CHECK:        cisa.recv %{{.*}} from 1 tag 1 bytes 8
 // CHECK:        cisa.send %{{.*}} to 1 tag 0 bytes 8
 // CHECK:        %[[S:.*]] = cisa.alloc weight bytes 96
 // CHECK-NEXT:   cisa.load %[[S]] channel 0 seq 1 bytes 96 expert 1 slice 0 of 1
 // CHECK-NEXT:   cisa.gemm %[[S]], %{{.*}}, %{{.*}} expert 1 slice 0 of 1 tokens array<i32: 0> ops 192
 // CHECK-NEXT:   cisa.send %[[S]] to 1 tag 2 bytes 96
-// CHECK:        cisa.recv %{{.*}} from 1 tag 1 bytes 8
 // CHECK:      cisa.program @chiplet1 chiplet 1 {
 // CHECK:        cisa.recv %[[XR:.*]] from 0 tag 0 bytes 8
 // CHECK-NEXT:   %[[YR:.*]] = cisa.alloc act bytes 8 tokens array<i32: 0>
