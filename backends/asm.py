@@ -29,10 +29,13 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.target import Target
 
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
+from dialects.cisa import programs_of
+from dialects.cisa_model import KIND_NAMES, MNEMONIC, OPCODES, WEIGHT, ModuleCode
+from dialects.cisa_opcodes import ACC, ALLOC, FREE, GEMM, LOAD, RECV, SEND
+from dialects.cisa_rules import pair_transfers
 from dialects.moe import LayerOp
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.record import module_options, module_strategy
-from passes._programs import Instr, Programs, flatten, weight_contents
 
 FORMAT = "fsedp-cisa-asm"
 VERSION = 1
@@ -56,66 +59,87 @@ def token_ranges(tokens: tuple[int, ...] | list[int]) -> str:
     return ",".join(parts) or "none"
 
 
+def weight_contents(code: ModuleCode) -> dict[int, tuple[int, int, int]]:
+    """(expert, slice, of) held by each weight buffer: from its load, or from the buffer whose
+    matching send filled it through a recv."""
+    contents: dict[int, tuple[int, int, int]] = {}
+    for g, opcode in enumerate(code.code):
+        if opcode == LOAD:  # channel, seq, bytes, expert, slice, of
+            contents[code.bufs[g][0]] = code.args[g][3:6]
+    pairs, _ = pair_transfers(code.programs)
+    fills = [
+        (code.bufs[code.gid(*send)][0], code.bufs[code.gid(*recv)][0])
+        for recv, send in pairs.items()
+        if code.code[code.gid(*recv)] == RECV
+    ]
+    changed = True
+    while changed:
+        changed = False
+        for source, target in fills:
+            if target not in contents and source in contents:
+                contents[target] = contents[source]
+                changed = True
+    return contents
+
+
 class _Writer:
-    def __init__(self, programs: Programs):
-        self.programs = programs
-        self.contents = weight_contents(programs)
+    def __init__(self, code: ModuleCode):
+        self.code = code
+        self.contents = weight_contents(code)
         self.names: dict[int, str] = {}
-        for chiplet in programs.chiplets:
-            count = 0
-            for ins in programs.code[chiplet]:
-                if ins.kind == "alloc":
-                    buffer = programs.buffers[ins.bufs[0]]
-                    self.names[buffer.id] = f"{'w' if buffer.weight else 'a'}{count}"
-                    count += 1
+        for chiplet, program in code.programs.items():
+            first = code.first_buffer[chiplet]
+            for k, kind in enumerate(program.buffer_kind):
+                self.names[first + k] = f"{KIND_NAMES[kind][0]}{k}"
 
     def _slice(self, buf: int) -> str:
         held = self.contents.get(buf)
         return "expert {} slice {}/{}".format(*held) if held else "no weights"
 
     def _about(self, buf: int) -> str:
-        buffer = self.programs.buffers[buf]
-        if buffer.weight:
+        if self.code.buffer_kind[buf] == WEIGHT:
             return self._slice(buf)
-        return f"tokens {token_ranges(buffer.tokens)}"
+        return f"tokens {token_ranges(self.code.buffer_tokens[buf])}"
 
-    def line(self, ins: Instr) -> str:
-        p = ins.props
-        names = [self.names[b] for b in ins.bufs]
-        kind = ins.kind
-        if kind == "alloc":
-            buffer = self.programs.buffers[ins.bufs[0]]
-            operands = f"{names[0]}, {'weight' if buffer.weight else 'act'}, {p['bytes']}"
-            comment = self._about(buffer.id)
-        elif kind == "load":
+    def line(self, g: int) -> str:  # noqa: C901 - one case per instruction
+        code = self.code
+        opcode, bufs = code.code[g], code.bufs[g]
+        p = dict(zip(OPCODES[opcode].fields, code.args[g], strict=True))
+        names = [self.names[b] for b in bufs]
+        kind = MNEMONIC[opcode]
+        if opcode == ALLOC:
+            buf = bufs[0]
+            operands = f"{names[0]}, {KIND_NAMES[code.buffer_kind[buf]]}, {p['bytes']}"
+            comment = self._about(buf)
+        elif opcode == LOAD:
             operands = f"{names[0]}, ch{p['channel']}, seq {p['seq']}, {p['bytes']}"
             comment = f"expert {p['expert']} slice {p['slice']}/{p['of']}"
-        elif kind == "send":
+        elif opcode == SEND:
             operands = f"{names[0]}, to {p['to']}, tag {p['tag']}, {p['bytes']}"
-            comment = self._about(ins.bufs[0])
-        elif kind == "recv":
+            comment = self._about(bufs[0])
+        elif opcode == RECV:
             operands = f"{names[0]}, from {p['from']}, tag {p['tag']}, {p['bytes']}"
-            comment = self._about(ins.bufs[0])
-        elif kind == "gemm":
+            comment = self._about(bufs[0])
+        elif opcode == GEMM:
             operands = f"{', '.join(names)}, ops {p['ops']}"
             comment = (
                 f"expert {p['expert']} slice {p['slice']}/{p['of']}, "
-                f"tokens {token_ranges(p['tokens'])}"
+                f"tokens {token_ranges(code.tokens[g])}"
             )
-        elif kind == "accumulate":
+        elif opcode == ACC:
             operands = f"{names[0]} into {names[1]}, ops {p['ops']}"
-            comment = f"tokens {token_ranges(p['tokens'])}"
-        elif ins.bufs:
+            comment = f"tokens {token_ranges(code.tokens[g])}"
+        elif bufs:
             operands = names[0]
-            comment = self._about(ins.bufs[0])
+            comment = self._about(bufs[0])
         else:
             operands, comment = "", ""
-        text = f"{ins.index:6d}  {kind:<11}{operands}".rstrip()
+        text = f"{code.index[g]:6d}  {kind:<11}{operands}".rstrip()
         return f"{text:<48} ; {comment}" if comment else text
 
     def program(self, chiplet: int, header: list[str]) -> str:
         lines = [*header, f".program chiplet{chiplet} chiplet {chiplet}"]
-        lines.extend(self.line(ins) for ins in self.programs.code[chiplet])
+        lines.extend(self.line(g) for g in self.code.spans[chiplet])
         return "\n".join(lines) + "\n"
 
 
@@ -125,32 +149,33 @@ def _facts(module: ModuleOp) -> tuple[SystemAttr | None, LayerOp | None]:
     return (system if isinstance(system, SystemAttr) else None), layer
 
 
-def _statistics(programs: Programs, chiplet: int) -> dict[str, object]:
+def _statistics(code: ModuleCode, chiplet: int) -> dict[str, object]:
     counts: dict[str, int] = {}
     live = peak = 0
     moved = {"load_bytes": 0, "send_bytes": 0, "gemm_ops": 0}
-    for ins in programs.code[chiplet]:
-        counts[ins.kind] = counts.get(ins.kind, 0) + 1
-        if ins.kind == "alloc":
-            live += programs.buffers[ins.bufs[0]].bytes
+    for g in code.spans[chiplet]:
+        opcode = code.code[g]
+        counts[MNEMONIC[opcode]] = counts.get(MNEMONIC[opcode], 0) + 1
+        if opcode == ALLOC:
+            live += code.buffer_bytes[code.bufs[g][0]]
             peak = max(peak, live)
-        elif ins.kind == "free":
-            live -= programs.buffers[ins.bufs[0]].bytes
-        if ins.kind == "load":
-            moved["load_bytes"] += ins.props["bytes"]
-        elif ins.kind == "send":
-            moved["send_bytes"] += ins.props["bytes"]
-        elif ins.kind == "gemm":
-            moved["gemm_ops"] += ins.props["ops"]
+        elif opcode == FREE:
+            live -= code.buffer_bytes[code.bufs[g][0]]
+        elif opcode == LOAD:
+            moved["load_bytes"] += code.field(g, "bytes")
+        elif opcode == SEND:
+            moved["send_bytes"] += code.field(g, "bytes")
+        elif opcode == GEMM:
+            moved["gemm_ops"] += code.field(g, "ops")
     return {
-        "instructions": len(programs.code[chiplet]),
+        "instructions": len(code.spans[chiplet]),
         "counts": counts,
         "peak_sram_bytes": peak,
         **moved,
     }
 
 
-def _header(module: ModuleOp, programs: Programs, chiplet: int) -> list[str]:
+def _header(module: ModuleOp, programs: ModuleCode, chiplet: int) -> list[str]:
     system, layer = _facts(module)
     lines = []
     if system is not None:
@@ -175,8 +200,11 @@ def _header(module: ModuleOp, programs: Programs, chiplet: int) -> list[str]:
     return lines
 
 
-def _compiled(module: ModuleOp, who: str) -> Programs:
-    programs = flatten(module)
+def _compiled(module: ModuleOp, who: str) -> ModuleCode:
+    try:
+        programs = ModuleCode.of(programs_of(module))
+    except ValueError as error:
+        raise FsedpError(f"{who}: {error}") from None
     if not programs.chiplets:
         raise FsedpError(
             f"{who}: the module has no cisa.program; compile it first, e.g. with -p fsedp"
@@ -201,7 +229,7 @@ class CisaAsmTarget(Target):
         output.write("\n".join(program_texts(module).values()))
 
 
-def manifest(module: ModuleOp, programs: Programs, files: dict[int, str]) -> dict[str, object]:
+def manifest(module: ModuleOp, programs: ModuleCode, files: dict[int, str]) -> dict[str, object]:
     system, layer = _facts(module)
     result: dict[str, object] = {"format": FORMAT, "version": VERSION}
     if system is not None:

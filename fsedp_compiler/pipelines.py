@@ -53,6 +53,7 @@ PASSES: dict[str, tuple[str, str]] = {
     "dispatch-tokens": ("passes.dispatch_tokens", "DispatchTokensPass"),
     "lower-to-cisa": ("passes.lower_to_cisa", "LowerToCisaPass"),
     "verify-programs": ("passes.verify_programs", "VerifyProgramsPass"),
+    "program-form": ("passes.program_form", "ProgramFormPass"),
 }
 
 _FSEDP_COMMON = (

@@ -47,8 +47,8 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
+from dialects.attrs import i64_array, i64_attr
 from dialects.chiplet import DispatchOp, PartitionOp, PlacementOp
-from dialects.fast_ops import i64_array, i64_attr
 from passes._plan import FsedpPass, Layer, read_layer, replace_ops, require_op
 
 SCHEDULES = ("ring", "id")

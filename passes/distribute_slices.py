@@ -45,8 +45,8 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
+from dialects.attrs import i64_array
 from dialects.chiplet import ExpertOp
-from dialects.fast_ops import i64_array
 from passes._plan import (
     FsedpPass,
     Layer,

@@ -34,20 +34,23 @@ After `lower-to-cisa{keep-plan=false}` (chiplet 0; chiplet 1 receives with `recv
 
 ```mlir
 cisa.program @chiplet0 chiplet 0 {
-  %0 = cisa.alloc act bytes 32 tokens array<i32: 0, 1>
-  cisa.input %0
-  %1 = cisa.alloc act bytes 32 tokens array<i32: 0, 1>
-  %2 = cisa.alloc weight bytes 192
-  cisa.load %2 channel 0 seq 0 bytes 192 expert 0 slice 0 of 1
-  cisa.gemm %2, %0, %1 expert 0 slice 0 of 1 tokens array<i32: 0, 1> ops 768
-  cisa.send %2 to 1 tag 0 bytes 192
-  cisa.free %2
-  cisa.output %1
-  cisa.free %0
-  cisa.free %1
+  %a0 = cisa.alloc act bytes 32 tokens array<i32: 0, 1>
+  cisa.input %a0
+  %a1 = cisa.alloc act bytes 32 tokens array<i32: 0, 1>
+  %w2 = cisa.alloc weight bytes 192
+  cisa.load %w2 channel 0 seq 0 bytes 192 expert 0 slice 0 of 1
+  cisa.gemm %w2, %a0, %a1 expert 0 slice 0 of 1 tokens array<i32: 0, 1> ops 768
+  cisa.send %w2 to 1 tag 0 bytes 192
+  cisa.free %w2
+  cisa.output %a1
+  cisa.free %a0
+  cisa.free %a1
   cisa.end
 }
 ```
+
+The programs are built as data (`dialects/cisa_model.py`), not as xDSL ops: a layer lowers to
+10^4-10^6 instructions.
 """
 
 from __future__ import annotations
@@ -56,12 +59,12 @@ from collections import deque
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, StringAttr
-from xdsl.ir import Attribute, Operation, Region, SSAValue
+from xdsl.dialects.builtin import ModuleOp
 
 from dialects import cisa
 from dialects.chiplet import BuffersOp, DispatchOp, ExpertOp, PartitionOp
-from dialects.fast_ops import block_of, i32_array, i64_attr, new_op
+from dialects.cisa_model import ACT, WEIGHT, CodeBuilder
+from dialects.cisa_opcodes import ACC, END, FREE, GEMM, INPUT, LOAD, OUTPUT, RECV, SEND
 from passes._plan import (
     FsedpPass,
     Layer,
@@ -78,65 +81,44 @@ from passes._plan import (
     trajectory_parents,
 )
 
-_WEIGHT = cisa.BufferKindAttr(cisa.BufferKind.WEIGHT)
-_ACT = cisa.BufferKindAttr(cisa.BufferKind.ACT)
-_BUF = cisa.BufType()
 PLAN_OPS = ("chiplet.partition", "chiplet.expert", "chiplet.placement", "chiplet.dispatch")
 PLAN_OPS += ("chiplet.buffers",)
 
 
 class ProgramBuilder:
-    """Appends cisa instructions to one chiplet's program.
-
-    The ops are built with `dialects.fast_ops` and cached attributes (`i64_attr`, one token
-    array per distinct token list): a layer lowers to 10^4 to 10^5 instructions, and xDSL's
-    generic constructors were most of this pass's time.
-    """
+    """Appends instructions to one chiplet's program (`cisa_model.CodeBuilder`): buffers are
+    integer ids, and the program is data until something asks for ops (dialects/cisa.py)."""
 
     def __init__(self, chiplet: int, token_bytes: int, slots: int):
         self.chiplet = chiplet
         self.token_bytes = token_bytes
         self.slots = slots
-        self.ops: list[Operation] = []
-        self.ring: deque[SSAValue] = deque()
-        self.x: SSAValue | None = None
-        self.y: SSAValue | None = None
-        self.held: list[SSAValue] = []  # act buffers freed at the very end
-        self._token_arrays: dict[tuple[int, ...], DenseArrayBase] = {}
+        self.code = CodeBuilder()
+        self.ring: deque[int] = deque()
+        self.x: int | None = None
+        self.y: int | None = None
+        self.held: list[int] = []  # act buffers freed at the very end
+        self._token_tuples: dict[tuple[int, ...], tuple[int, ...]] = {}
 
-    def _add(self, cls: type[Operation], operands=(), **properties) -> Operation:
-        op = new_op(cls, operands, properties)
-        self.ops.append(op)
-        return op
-
-    def _tokens(self, tokens: list[int]) -> DenseArrayBase:
-        """The `array<i32: ...>` of `tokens`; every slice of an expert applies to the same
-        tokens, so the attribute (immutable) is shared."""
+    def _tokens(self, tokens: list[int]) -> tuple[int, ...]:
+        """`tokens` as a tuple; every slice of an expert applies to the same tokens, so the
+        tuple is shared."""
         key = tuple(tokens)
-        attr = self._token_arrays.get(key)
-        if attr is None:
-            attr = self._token_arrays[key] = i32_array(key)
-        return attr
+        return self._token_tuples.setdefault(key, key)
 
-    def _alloc(self, properties: dict[str, Attribute]) -> SSAValue:
-        op = new_op(cisa.AllocOp, (), properties, _BUF)
-        self.ops.append(op)
-        return op.results[0]
+    def alloc_act(self, tokens: list[int]) -> int:
+        return self.code.alloc(ACT, len(tokens) * self.token_bytes, self._tokens(tokens))
 
-    def alloc_act(self, tokens: list[int]) -> SSAValue:
-        nbytes = i64_attr(len(tokens) * self.token_bytes)
-        return self._alloc({"kind": _ACT, "bytes": nbytes, "tokens": i32_array(tokens)})
-
-    def alloc_weight(self, nbytes: int, reserve: int = 0) -> SSAValue:
+    def alloc_weight(self, nbytes: int, reserve: int = 0) -> int:
         """A weight buffer on the ring: free the oldest while `slots - reserve` are live."""
         while self.ring and len(self.ring) >= self.slots - reserve:
             self.free(self.ring.popleft())
-        buf = self._alloc({"kind": _WEIGHT, "bytes": i64_attr(nbytes)})
+        buf = self.code.alloc(WEIGHT, nbytes)
         self.ring.append(buf)
         return buf
 
-    def free(self, buf: SSAValue) -> None:
-        self._add(cisa.FreeOp, [buf])
+    def free(self, buf: int) -> None:
+        self.code.add(FREE, (buf,))
 
     def free_ring(self) -> None:
         while self.ring:
@@ -146,66 +128,34 @@ class ProgramBuilder:
         """Input and output rows of the chiplet's own tokens (none if it holds no token)."""
         if tokens:
             self.x = self.alloc_act(tokens)
-            self._add(cisa.InputOp, [self.x])
+            self.code.add(INPUT, (self.x,))
             self.y = self.alloc_act(tokens)
 
-    def load(self, buf: SSAValue, channel: int, seq: int, nbytes: int, ref) -> None:
-        self._add(
-            cisa.LoadOp,
-            [buf],
-            channel=i64_attr(channel),
-            seq=i64_attr(seq),
-            bytes=i64_attr(nbytes),
-            expert=i64_attr(ref.expert),
-            slice=i64_attr(ref.index),
-            of=i64_attr(ref.slices),
-        )
+    def load(self, buf: int, channel: int, seq: int, nbytes: int, ref) -> None:
+        self.code.add(LOAD, (buf,), (channel, seq, nbytes, ref.expert, ref.index, ref.slices))
 
-    def send(self, buf: SSAValue, to: int, tag: int, nbytes: int) -> None:
-        self._add(cisa.SendOp, [buf], to=i64_attr(to), tag=i64_attr(tag), bytes=i64_attr(nbytes))
+    def send(self, buf: int, to: int, tag: int, nbytes: int) -> None:
+        self.code.add(SEND, (buf,), (to, tag, nbytes))
 
-    def recv(self, buf: SSAValue, src: int, tag: int, nbytes: int) -> None:
-        self._add(
-            cisa.RecvOp,
-            [buf],
-            **{"from": i64_attr(src), "tag": i64_attr(tag)},
-            bytes=i64_attr(nbytes),
-        )
+    def recv(self, buf: int, src: int, tag: int, nbytes: int) -> None:
+        self.code.add(RECV, (buf,), (src, tag, nbytes))
 
-    def gemm(self, w, x, y, ref, tokens: list[int], ops_per_token: int) -> None:
-        self._add(
-            cisa.GemmOp,
-            [w, x, y],
-            expert=i64_attr(ref.expert),
-            slice=i64_attr(ref.index),
-            of=i64_attr(ref.slices),
-            tokens=self._tokens(tokens),
-            ops=i64_attr(ops_per_token * len(tokens)),
-        )
+    def gemm(self, w: int, x: int, y: int, ref, tokens: list[int], ops_per_token: int) -> None:
+        args = (ref.expert, ref.index, ref.slices, ops_per_token * len(tokens))
+        self.code.add(GEMM, (w, x, y), args, self._tokens(tokens))
 
-    def accumulate(self, src: SSAValue, dst: SSAValue, tokens: list[int], hidden: int) -> None:
-        self._add(
-            cisa.AccumulateOp,
-            [src, dst],
-            tokens=i32_array(tokens),
-            ops=i64_attr(len(tokens) * hidden),
-        )
+    def accumulate(self, src: int, dst: int, tokens: list[int], hidden: int) -> None:
+        self.code.add(ACC, (src, dst), (len(tokens) * hidden,), self._tokens(tokens))
 
     def close(self) -> cisa.ProgramOp:
         self.free_ring()
         if self.y is not None:
-            self._add(cisa.OutputOp, [self.y])
+            self.code.add(OUTPUT, (self.y,))
         for buf in (*self.held, self.x, self.y):
             if buf is not None:
                 self.free(buf)
-        self.ops.append(new_op(cisa.EndOp))
-        return cisa.ProgramOp.create(
-            properties={
-                "sym_name": StringAttr(f"chiplet{self.chiplet}"),
-                "chiplet": i64_attr(self.chiplet),
-            },
-            regions=[Region(block_of(self.ops))],
-        )
+        self.code.add(END)
+        return cisa.ProgramOp(self.chiplet, self.code.finish())
 
 
 @dataclass(frozen=True)
@@ -350,8 +300,8 @@ class _Exchange:
         ]
         self.first_free_tag = 2 * len(self.plan)
         # per home: the dispatches of its open round, (k, src, inputs, outputs)
-        self.incoming: list[list[tuple[int, int, SSAValue, SSAValue]]] = [[] for _ in builders]
-        self.returns: list[list[tuple[int, list[int], SSAValue]]] = [[] for _ in builders]
+        self.incoming: list[list[tuple[int, int, int, int]]] = [[] for _ in builders]
+        self.returns: list[list[tuple[int, list[int], int]]] = [[] for _ in builders]
         self.opened: list[int] = [-1 for _ in builders]  # per home: its open round
         self.closing: dict[int, int] = {}  # stream position -> round its home closes there
 
@@ -406,7 +356,7 @@ class _Exchange:
                 outputs = builder.alloc_act(tokens)
                 self.incoming[home].append((k, src, inputs, outputs))
 
-    def apply_to_inputs(self, builder: ProgramBuilder, w: SSAValue, ref, ops_per_token) -> None:
+    def apply_to_inputs(self, builder: ProgramBuilder, w: int, ref, ops_per_token) -> None:
         """At a routed expert's home: the slice on the open round's received tokens using it."""
         for _, src, inputs, outputs in self.incoming[builder.chiplet]:
             tokens = self.per_chiplet[ref.expert][src]

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
+from dialects.attrs import i64_array
 from dialects.chiplet import PartitionOp
-from dialects.fast_ops import i64_array
 from passes._plan import FsedpPass, block_owners, read_layer, replace_ops
 
 POLICIES = ("block", "round-robin")

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
+from dialects.attrs import i64_array
 from dialects.chiplet import PartitionOp, PlacementOp
-from dialects.fast_ops import i64_array
 from passes._plan import (
     FsedpPass,
     Layer,

@@ -61,8 +61,8 @@ from functools import cache
 from xdsl.context import Context
 from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, ModuleOp
 
+from dialects.attrs import i64_array
 from dialects.chiplet import PartitionOp, SystemAttr
-from dialects.fast_ops import i64_array
 from passes._plan import (
     FsedpPass,
     expert_chiplet_tokens,

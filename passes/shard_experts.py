@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
+from dialects.attrs import i64_array, i64_attr
 from dialects.chiplet import ExpertOp
-from dialects.fast_ops import i64_array, i64_attr
 from passes._plan import (
     FsedpPass,
     Layer,

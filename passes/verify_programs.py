@@ -3,16 +3,15 @@
 Run at the end of every named pipeline, and on its own on any module holding `cisa.program`s
 next to its `moe.layer` and `chiplet.system`. It needs nothing from the plan. It checks:
 
+0. the rules every set of programs obeys (dialects/cisa_rules.py, shared with the xDSL verifier
+   and the simulator): operands, fields, token lists, ends, DDR seq order, transfer pairing (the
+   tag rule), barrier counts;
 1. coverage: for every token t and every expert e it uses (its routed experts and all shared
    experts), each slice of e is applied to t by exactly one `gemm`, and no gemm applies an
    expert to a token that does not use it; every token is `output` exactly once;
-2. transfers: every `send` has exactly one matching `recv` (same source, destination and tag) of
-   the same bytes, act transfers between buffers of equal token lists; every DDR channel's
-   `seq` numbers are 0, 1, 2, ... each used once; loads and gemms name an existing expert, slice
-   (0 <= slice < of) and tokens, and carry the bytes and ops their slice implies; every program
-   has the same number of barriers, and nothing after its `cisa.end`;
-3. SRAM: walking each program in order, the bytes of its live buffers never exceed `sram_bytes`,
-   and no buffer is used after its `free`;
+2. the layer: loads and gemms name an existing expert and tokens, and carry the bytes and ops
+   their slice implies;
+3. SRAM: walking each program in order, the bytes of its live buffers never exceed `sram_bytes`;
 4. progress (`deadlock=true`, default): an untimed abstract execution of all programs under the
    cisa contract (dialects/cisa.py) with the strictest reading: each unit (DDR loads, D2D sends,
    the matrix engine for gemm/accumulate) starts its instructions in program order; an
@@ -28,7 +27,7 @@ A violation is an `FsedpError` naming the chiplet and the instruction (its index
 and its text), for example:
 
 ```
-verify-programs: chiplet 1, instruction 7 (cisa.alloc weight bytes 192): live SRAM would
+verify-programs: chiplet 1, instruction 7 (%w5 = cisa.alloc weight bytes 192): live SRAM would
 reach 8388800 B, more than the 8388608 B of SRAM
 ```
 """
@@ -45,12 +44,25 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
-from dialects.cisa_flat import MNEMONIC
+from dialects.cisa import programs_of
+from dialects.cisa_model import (
+    ACT,
+    D2D_RECV,
+    D2D_SEND,
+    DDR,
+    ENGINE,
+    OPCODES,
+    READ,
+    UPDATE,
+    WAIT,
+    WEIGHT,
+    WRITE,
+    ModuleCode,
+)
 from dialects.cisa_opcodes import (
     ACC,
     ALLOC,
     BARRIER,
-    END,
     FREE,
     GEMM,
     INPUT,
@@ -59,16 +71,28 @@ from dialects.cisa_opcodes import (
     RECV,
     SEND,
 )
+from dialects.cisa_rules import Machine, module_violations, pair_transfers, program_violations
 from fsedp_compiler.errors import FsedpError
 from passes._plan import FsedpPass, Layer, read_layer
-from passes._programs import Programs, flatten
 
 MAX_REPORTED = 8
-UNITS = ("ddr", "d2d", "mxu")  # the units that start their instructions in program order
-UNIT_OF = {LOAD: 0, SEND: 1, GEMM: 2, ACC: 2}
-ASYNC = {LOAD, SEND, RECV, GEMM, ACC, OUTPUT}
-READERS = {SEND, OUTPUT, GEMM, ACC}  # wait for earlier writers of all operands
-WRITTEN = {LOAD: 0, GEMM: 2, ACC: 1}  # operand each one writes (recv: its buffer)
+# The abstract execution's units, each starting its instructions in program order, and how each
+# instruction uses its buffers: all from the one table of instruction semantics.
+UNITS = (DDR, D2D_SEND, ENGINE)
+UNIT_OF = {op.code: UNITS.index(op.unit) for op in OPCODES if op.unit in UNITS}
+ASYNC = {op.code for op in OPCODES if op.unit in (*UNITS, D2D_RECV, WAIT)}
+READERS = {  # wait for the earlier writers of all their operands
+    op.code
+    for op in OPCODES
+    if op.code in ASYNC and any(o.access in (READ, UPDATE) for o in op.operands)
+}
+WRITTEN = {  # the operand each one writes (a recv is tracked apart: its writer is the sender)
+    op.code: k
+    for op in OPCODES
+    if op.unit in UNITS
+    for k, o in enumerate(op.operands)
+    if o.access in (WRITE, UPDATE)
+}
 
 
 def _digest(*key: object) -> int:
@@ -79,13 +103,12 @@ def _digest(*key: object) -> int:
 class _Report:
     """Collects violations; raises them together (the first few) at `done()`."""
 
-    def __init__(self, programs: Programs) -> None:
-        self.programs = programs
+    def __init__(self, code: ModuleCode) -> None:
+        self.code = code
         self.lines: list[str] = []
 
     def at(self, gid: int, message: str) -> None:
-        p = self.programs
-        self.add(f"chiplet {p.chiplet[gid]}, {p.describe(gid)}: {message}")
+        self.add(f"chiplet {self.code.chiplet[gid]}, {self.code.describe(gid)}: {message}")
 
     def add(self, message: str) -> None:
         self.lines.append(message)
@@ -110,228 +133,122 @@ class VerifyProgramsPass(FsedpPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         layer = read_layer(op, self.name)
-        programs = flatten(op)
-        if not programs.chiplets:
+        try:
+            programs = programs_of(op)
+        except ValueError as error:
+            raise self.error(str(error)) from None
+        if not programs:
             raise self.error("the module has no cisa.program; run lower-to-cisa first")
-        report = _Report(programs)
-        for chiplet in programs.chiplets:
-            if chiplet >= layer.chiplets:
-                report.add(f"a program for chiplet {chiplet}, which is not on the mesh")
-        report.done()
-        _check_memory(layer, programs, report)
-        _check_instructions(layer, programs, report)
-        pairs = _check_transfers(programs, report)
-        _check_channels(programs, report)
-        _check_barriers(programs, report)
-        _check_ends(programs, report)
-        _check_coverage(layer, programs, report)
+        code = ModuleCode.of(programs)
+        report = _Report(code)
+        system = layer.system
+        machine = Machine(system.num_chiplets, len(system.ddr))
+        for chiplet, program in code.programs.items():
+            for violation in program_violations(program, chiplet, machine):
+                report.add(str(violation))
+        for violation in module_violations(code.programs, machine):
+            report.add(str(violation))
+        _check_memory(layer, code, report)
+        _check_against_layer(layer, code, report)
+        _check_coverage(layer, code, report)
         report.done()
         if self.deadlock:
-            _Execution(layer, programs, pairs, report).run()
+            endpoints, _ = pair_transfers(code.programs)
+            pairs = {code.gid(*a): code.gid(*b) for a, b in endpoints.items()}
+            _Execution(layer, code, pairs, report).run()
             report.done()
 
 
-# -- static checks ----------------------------------------------------------------------------
-# They read the instruction lists of `Programs` (indexed by gid), never xDSL ops.
+# -- checks against the layer and the machine ------------------------------------------------
+# The rules every program obeys are dialects/cisa_rules.py's; these need the MoE layer or the
+# SRAM size. They read the lists of `ModuleCode` (indexed by gid), never xDSL ops.
 
 
-def _check_memory(layer: Layer, programs: Programs, report: _Report) -> None:
+def _check_memory(layer: Layer, code: ModuleCode, report: _Report) -> None:
+    """Live bytes per chiplet, walking its program in order, never above `sram_bytes`."""
     sram = layer.system.sram_bytes.data
-    size = [buffer.bytes for buffer in programs.buffers]
-    opcode, bufs = programs.opcode, programs.bufs
-    for chiplet in programs.chiplets:
+    size = code.buffer_bytes
+    for span in code.spans.values():
         live = 0
-        freed: dict[int, int] = {}
-        for g in programs.spans[chiplet]:
-            for buf in bufs[g]:
-                if buf in freed:
-                    report.at(g, f"uses a buffer freed at instruction {freed[buf]}")
-            code = opcode[g]
-            if code == ALLOC:
-                live += size[bufs[g][0]]
+        for g in span:
+            opcode = code.code[g]
+            if opcode == ALLOC:
+                live += size[code.bufs[g][0]]
                 if live > sram:
                     report.at(g, f"live SRAM would reach {live} B, more than the {sram} B of SRAM")
                     break
-            elif code == FREE:
-                buf = bufs[g][0]
-                if buf not in freed:
-                    freed[buf] = programs.index[g]
-                    live -= size[buf]
+            elif opcode == FREE:
+                live -= size[code.bufs[g][0]]
 
 
-def _check_instructions(layer: Layer, programs: Programs, report: _Report) -> None:  # noqa: C901
-    buffers = programs.buffers
-    weight = [buffer.weight for buffer in buffers]
-    held = cache(lambda buf: frozenset(buffers[buf].tokens))  # the tokens of an act buffer
+def _check_against_layer(layer: Layer, code: ModuleCode, report: _Report) -> None:
+    """Loads and gemms name experts, slices and tokens of the layer, with its bytes and ops."""
     slice_rows, slice_bytes = cache(layer.slice_rows), cache(layer.slice_bytes)
     experts, hidden = layer.experts + layer.shared, layer.hidden
-    opcode, bufs, args, tokens = programs.opcode, programs.bufs, programs.args, programs.tokens
-
-    def check_rows(g: int, roles: tuple[tuple[str, int], ...]) -> None:
-        for role, buf in roles:
-            if not held(buf).issuperset(tokens[g]):
-                missing = set(tokens[g]) - held(buf)
-                report.at(g, f"token {min(missing)} is not in its {role} buffer")
-
-    for g, code in enumerate(opcode):
-        if code == LOAD:
-            _, _, nbytes, expert, index, of = args[g]
+    for g, opcode in enumerate(code.code):
+        if opcode == LOAD:
+            _, _, nbytes, expert, index, of = code.args[g]
+            if _bad_slice(index, of):
+                continue
             problem = _slice_problem(expert, index, of, experts)
-            if problem:
-                report.at(g, problem)
+            if problem is None and nbytes != slice_bytes(of, index):
+                problem = f"loads {nbytes} B, but that slice is {slice_bytes(of, index)} B"
+        elif opcode == GEMM:
+            expert, index, of, ops = code.args[g]
+            if _bad_slice(index, of):
                 continue
-            expected = slice_bytes(of, index)
-            buf = bufs[g][0]
-            if not weight[buf]:
-                report.at(g, "loads into an act buffer")
-            elif nbytes != expected:
-                report.at(g, f"loads {nbytes} B, but that slice is {expected} B")
-            elif buffers[buf].bytes < expected:
-                report.at(g, f"its buffer holds {buffers[buf].bytes} B < {expected} B")
-        elif code == GEMM:
-            expert, index, of, ops = args[g]
-            problem = _slice_problem(expert, index, of, experts) or _token_problem(
-                tokens[g], layer.tokens
-            )
-            if problem:
-                report.at(g, problem)
-                continue
-            if [weight[b] for b in bufs[g]] != [True, False, False]:
-                report.at(g, "needs a weight buffer then two act buffers")
-                continue
-            lo, hi = slice_rows(of, index)
-            expected = 2 * 3 * hidden * (hi - lo) * len(tokens[g])
-            if ops != expected:
-                report.at(g, f"counts {ops} ops, but the slice on those tokens is {expected}")
-            check_rows(g, (("input", bufs[g][1]), ("output", bufs[g][2])))
-        elif code == ACC:
-            if any(weight[b] for b in bufs[g]):
-                report.at(g, "accumulates weight buffers")
-                continue
-            check_rows(g, (("source", bufs[g][0]), ("destination", bufs[g][1])))
-        elif (code == INPUT or code == OUTPUT) and weight[bufs[g][0]]:
-            report.at(g, f"{MNEMONIC[code]} of a weight buffer")
+            problem = _slice_problem(expert, index, of, experts)
+            problem = problem or _token_problem(code.tokens[g], layer.tokens)
+            if problem is None:
+                lo, hi = slice_rows(of, index)
+                expected = 2 * 3 * hidden * (hi - lo) * len(code.tokens[g])
+                if ops != expected:
+                    problem = f"counts {ops} ops, but the slice on those tokens is {expected}"
+        elif opcode == ALLOC and code.buffer_kind[code.bufs[g][0]] == ACT:
+            problem = _token_problem(code.buffer_tokens[code.bufs[g][0]], layer.tokens)
+        else:
+            continue
+        if problem:
+            report.at(g, problem)
 
 
 def _slice_problem(expert: int, index: int, of: int, experts: int) -> str | None:
-    """What is wrong with a load's or gemm's slice fields (xDSL's verifier checks them too,
-    but this pass also runs on modules that were not verified)."""
     if not 0 <= expert < experts:
         return f"expert {expert} is not one of the {experts} experts"
-    if not 0 <= index < of:
-        return f"slice {index} of {of} does not exist (needs 0 <= slice < of)"
     return None
 
 
-def _token_problem(held: tuple[int, ...], tokens: int) -> str | None:
-    wrong = [t for t in held if not 0 <= t < tokens]
+def _bad_slice(index: int, of: int) -> bool:
+    """A slice the rules reject (`of` not positive, `slice` out of range): checked no further."""
+    return not 0 <= index < of
+
+
+def _token_problem(held, tokens: int) -> str | None:
+    """A token beyond the layer's (negative ones are the rules' to report)."""
+    wrong = [t for t in held if t >= tokens]
     return f"token {wrong[0]} does not exist ({tokens} tokens)" if wrong else None
 
 
-def _check_transfers(programs: Programs, report: _Report) -> dict[int, int]:
-    """Pair sends with recvs; returns the partner of each paired instruction, by gid."""
-    chiplet, args = programs.chiplet, programs.args
-    sends: dict[tuple[int, int, int], int] = {}
-    recvs: dict[tuple[int, int, int], int] = {}
-    for g, code in enumerate(programs.opcode):
-        if code == SEND:  # to, tag, bytes
-            key, table = (chiplet[g], args[g][0], args[g][1]), sends
-        elif code == RECV:  # from, tag, bytes
-            key, table = (args[g][0], chiplet[g], args[g][1]), recvs
-        else:
-            continue
-        if key in table:
-            other = table[key]
-            report.at(g, f"reuses the tag of chiplet {chiplet[other]}, {programs.describe(other)}")
-        else:
-            table[key] = g
-    pairs: dict[int, int] = {}
-    buffers = programs.buffers
-    for key, send in sends.items():
-        recv = recvs.get(key)
-        if recv is None:
-            report.at(send, f"no recv on chiplet {key[1]} matches it (from {key[0]} tag {key[2]})")
-            continue
-        pairs[send], pairs[recv] = recv, send
-        src, dst = buffers[programs.bufs[send][0]], buffers[programs.bufs[recv][0]]
-        sent, received = args[send][2], args[recv][2]
-        if sent != received:
-            report.at(
-                send,
-                f"sends {sent} B but chiplet {chiplet[recv]}, {programs.describe(recv)} "
-                f"receives {received} B",
-            )
-        elif src.weight != dst.weight:
-            report.at(send, f"sends a {_kind(src)} buffer into a {_kind(dst)} buffer")
-        elif not src.weight and src.tokens != dst.tokens:
-            report.at(send, f"its buffer's tokens differ from those of chiplet {chiplet[recv]}'s")
-        elif sent > min(src.bytes, dst.bytes):
-            report.at(send, f"moves {sent} B, more than its buffers hold")
-    for key, recv in recvs.items():
-        if key not in sends:
-            report.at(recv, f"no send on chiplet {key[0]} matches it (to {key[1]} tag {key[2]})")
-    return pairs
-
-
-def _kind(buffer) -> str:
-    return "weight" if buffer.weight else "act"
-
-
-def _check_channels(programs: Programs, report: _Report) -> None:
-    by_channel: dict[int, dict[int, int]] = defaultdict(dict)
-    for g in programs.gids(LOAD):
-        channel, seq = programs.args[g][:2]
-        seqs = by_channel[channel]
-        if seq in seqs:
-            other = seqs[seq]
-            report.at(
-                g,
-                f"seq {seq} is also used by chiplet {programs.chiplet[other]}, "
-                f"{programs.describe(other)}",
-            )
-        seqs[seq] = g
-    for channel, seqs in sorted(by_channel.items()):
-        missing = sorted(set(range(len(seqs))) - set(seqs))
-        if missing:
-            report.add(f"DDR channel {channel} has no load with seq {missing[0]}")
-
-
-def _check_barriers(programs: Programs, report: _Report) -> None:
-    counts = {
-        c: programs.opcode[span.start : span.stop].count(BARRIER)
-        for c, span in programs.spans.items()
-    }
-    if len(set(counts.values())) > 1:
-        shown = ", ".join(f"chiplet {c}: {n}" for c, n in counts.items())
-        report.add(f"programs have different numbers of barriers ({shown})")
-
-
-def _check_ends(programs: Programs, report: _Report) -> None:
-    chiplet = programs.chiplet
-    for g in programs.gids(END):
-        if g + 1 < len(chiplet) and chiplet[g + 1] == chiplet[g]:
-            report.at(g + 1, "comes after the program's cisa.end")
-
-
-def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None:  # noqa: C901
+def _check_coverage(layer: Layer, code: ModuleCode, report: _Report) -> None:  # noqa: C901
     tokens = layer.tokens
-    args, held = programs.args, programs.tokens
+    args, held = code.args, code.tokens
     uses = np.zeros((layer.experts + layer.shared, tokens), dtype=bool)
     for expert in layer.used_experts:
         uses[expert, layer.expert_tokens(expert)] = True
     first_gemm: dict[int, int] = {}
     gemms: dict[int, list[int]] = {}  # expert -> its gemms that count
     experts = layer.experts + layer.shared
-    for g in programs.gids(GEMM):
+    for g in code.gids(GEMM):
         expert, index, of, _ = args[g]
-        if _slice_problem(expert, index, of, experts) or _token_problem(held[g], tokens):
-            continue  # reported by _check_instructions
+        bad = _bad_slice(index, of) or _slice_problem(expert, index, of, experts)
+        if bad or _token_problem(held[g], tokens) or any(t < 0 for t in held[g]):
+            continue  # reported by the rules or _check_against_layer
         first = first_gemm.setdefault(expert, g)
         if args[first][2] != of:
             report.at(
                 g,
                 f"cuts expert {expert} into {of} slices, but "
-                f"chiplet {programs.chiplet[first]}, {programs.describe(first)} into "
+                f"chiplet {code.chiplet[first]}, {code.describe(first)} into "
                 f"{args[first][2]}",
             )
             continue
@@ -343,11 +260,11 @@ def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None: 
             if needed.size:
                 report.add(f"token {needed[0]} uses {name}, but no gemm computes {name}")
             continue
-        table = _slice_counts(programs, gemms[expert], tokens, args[first_gemm[expert]][2])
+        table = _slice_counts(code, gemms[expert], tokens, args[first_gemm[expert]][2])
         extra = np.argwhere(table[~uses[expert]] > 0)
         if extra.size:
             token = int(np.nonzero(~uses[expert])[0][extra[0][0]])
-            g = _gemm_covering(programs, gemms[expert], token, int(extra[0][1]))
+            g = _gemm_covering(code, gemms[expert], token, int(extra[0][1]))
             report.at(g, f"applies {name} to token {token}, which does not use it")
         wrong = np.argwhere(table[needed] != 1)
         if wrong.size:
@@ -357,11 +274,11 @@ def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None: 
             if count == 0:
                 report.add(f"token {token}: no gemm applies slice {index} of {of} of {name}")
             else:
-                g = _gemm_covering(programs, gemms[expert], token, index)
+                g = _gemm_covering(code, gemms[expert], token, index)
                 report.at(g, f"token {token} gets slice {index} of {of} of {name} {count} times")
     outputs = np.zeros(tokens, dtype=np.int32)
-    for g in programs.gids(OUTPUT):
-        rows = np.asarray(programs.buffers[programs.bufs[g][0]].tokens, dtype=np.int64)
+    for g in code.gids(OUTPUT):
+        rows = np.asarray(code.buffer_tokens[code.bufs[g][0]], dtype=np.int64)
         outputs[rows[(rows >= 0) & (rows < tokens)]] += 1
     bad = np.nonzero(outputs != 1)[0]
     if bad.size:
@@ -369,11 +286,11 @@ def _check_coverage(layer: Layer, programs: Programs, report: _Report) -> None: 
         report.add(f"token {token} is output {int(outputs[token])} times (must be exactly once)")
 
 
-def _slice_counts(programs: Programs, gemms: list[int], tokens: int, of: int) -> np.ndarray:
+def _slice_counts(code: ModuleCode, gemms: list[int], tokens: int, of: int) -> np.ndarray:
     """How many gemms apply each (token, slice): one array operation for all of an expert's
-    gemms (a token listed twice in one gemm counts once, as the gemm applies it once)."""
-    args, held = programs.args, programs.tokens
-    rows = [held[g] if len(set(held[g])) == len(held[g]) else tuple(set(held[g])) for g in gemms]
+    gemms."""
+    args, held = code.args, code.tokens
+    rows = [held[g] for g in gemms]
     table = np.zeros((tokens, of), dtype=np.int32)
     token_ids = np.fromiter(chain.from_iterable(rows), dtype=np.int64)
     slices = np.repeat([args[g][1] for g in gemms], [len(r) for r in rows])
@@ -381,8 +298,8 @@ def _slice_counts(programs: Programs, gemms: list[int], tokens: int, of: int) ->
     return table
 
 
-def _gemm_covering(programs: Programs, gemms: list[int], token: int, index: int) -> int:
-    return next(g for g in gemms if programs.args[g][1] == index and token in programs.tokens[g])
+def _gemm_covering(code: ModuleCode, gemms: list[int], token: int, index: int) -> int:
+    return next(g for g in gemms if code.args[g][1] == index and token in code.tokens[g])
 
 
 # -- abstract execution ---------------------------------------------------------------------
@@ -394,18 +311,18 @@ class _Execution:
     Node 2·g is "instruction g issued", node 2·g+1 "instruction g finished".
     """
 
-    def __init__(self, layer: Layer, programs: Programs, pairs: dict[int, int], report):
+    def __init__(self, layer: Layer, programs: ModuleCode, pairs: dict[int, int], report):
         self.layer = layer
         self.programs = programs
         self.pairs = pairs
         self.report = report
-        self.preds: list[list[int]] = [[] for _ in range(2 * len(programs.opcode))]
+        self.preds: list[list[int]] = [[] for _ in range(2 * len(programs.code))]
         self._build()
 
     def _build(self) -> None:  # noqa: C901 - one pass over every instruction
         p = self.programs
         preds, pairs = self.preds, self.pairs
-        opcode, bufs, args, index = p.opcode, p.bufs, p.args, p.index
+        opcode, bufs, args, index = p.code, p.bufs, p.args, p.index
         channel_last = {(args[g][0], args[g][1]): g for g in p.gids(LOAD)}
         barriers: dict[int, list[int]] = defaultdict(list)  # k -> gid of each barrier k
         for chiplet in p.chiplets:
@@ -529,10 +446,9 @@ class _Execution:
 class _Data:
     """What every buffer holds during the execution, as checksums of partial products."""
 
-    def __init__(self, layer: Layer, programs: Programs, pairs: dict[int, int], report):
+    def __init__(self, layer: Layer, programs: ModuleCode, pairs: dict[int, int], report):
         self.layer = layer
         self.programs = programs
-        self.buffers = programs.buffers
         self.pairs = pairs
         self.report = report
         self.weights: dict[int, tuple[int, int, int]] = {}
@@ -563,28 +479,29 @@ class _Data:
     def replay(self, finished: list[int]) -> None:  # noqa: C901 - one loop over instructions
         """Apply what each finished instruction does to the buffers, in order."""
         p = self.programs
-        opcode, bufs, args, tokens = p.opcode, p.bufs, p.args, p.tokens
-        buffers, weights, rows, payload = self.buffers, self.weights, self.rows, self.payload
+        opcode, bufs, args, tokens = p.code, p.bufs, p.args, p.tokens
+        kind, held_tokens = p.buffer_kind, p.buffer_tokens
+        weights, rows, payload = self.weights, self.rows, self.payload
         for g in finished:
             code = opcode[g]
             if code == GEMM:
                 self._gemm(g)
             elif code == ALLOC:
-                buffer = buffers[bufs[g][0]]
-                if not buffer.weight:
-                    rows[buffer.id] = dict.fromkeys(buffer.tokens, 0)
+                buf = bufs[g][0]
+                if kind[buf] == ACT:
+                    rows[buf] = dict.fromkeys(held_tokens[buf], 0)
             elif code == INPUT:
                 buf = bufs[g][0]
-                rows[buf] = {t: self._input(t) for t in buffers[buf].tokens}
+                rows[buf] = {t: self._input(t) for t in held_tokens[buf]}
             elif code == LOAD:  # channel, seq, bytes, expert, slice, of
                 weights[bufs[g][0]] = args[g][3:6]
             elif code == SEND:
                 buf = bufs[g][0]
-                payload[g] = weights.get(buf) if buffers[buf].weight else dict(rows[buf])
+                payload[g] = weights.get(buf) if kind[buf] == WEIGHT else dict(rows[buf])
             elif code == RECV:
                 buf = bufs[g][0]
                 held = payload.get(self.pairs[g])
-                if buffers[buf].weight:
+                if kind[buf] == WEIGHT:
                     if held is not None:
                         weights[buf] = held
                 else:

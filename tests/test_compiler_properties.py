@@ -118,6 +118,11 @@ def _check_programs(module: ModuleOp) -> None:
     recvs: Counter[tuple[int, int, int, int]] = Counter()
     outputs: Counter[int] = Counter()
     for program in programs:
+        # walk the instructions as xDSL ops: materialising them from the compiler's data is
+        # lossless (back to data, the same program)
+        code = cisa.program_code(program)
+        cisa.materialize(program)
+        assert cisa.program_from_ops(program.body.block) == code
         chiplet = program.chiplet.value.data
         sizes: dict[object, int] = {}
         tokens_of: dict[object, tuple[int, ...]] = {}

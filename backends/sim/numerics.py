@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from backends.sim.program import FlatProgram, SimError
-from dialects.cisa_flat import WEIGHT
+from dialects.cisa_model import WEIGHT
 from dialects.cisa_opcodes import ACC, GEMM, INPUT, LOAD, OUTPUT, RECV
 
 WEIGHT_BUDGET_BYTES = 256 * 2**20
@@ -48,7 +48,7 @@ def choose_scale(flat: FlatProgram, scale: int | None) -> tuple[int, int, int]:
     model = flat.layer.model
     hidden, ffn = model.hidden.data, model.ffn.data
     slices = max(
-        (flat.ops[i].properties["of"].value.data for i, code in enumerate(flat.op) if code == GEMM),
+        (flat.field(i, "of") for i, code in enumerate(flat.op) if code == GEMM),
         default=1,
     )
     experts = model.experts.data + model.shared.data
@@ -178,7 +178,7 @@ class _Replay:
 
     def fail(self, i: int, message: str) -> SimError:
         f = self.flat
-        return SimError(f"numerics: chiplet {f.chiplet[f.prog[i]]}: {f.describe(i)}: {message}")
+        return SimError(f"numerics: chiplet {f.chiplet[f.prog[i]]}, {f.describe(i)}: {message}")
 
     def act(self, b: int) -> np.ndarray:
         values = self.values.get(b)
@@ -202,29 +202,23 @@ class _Replay:
     def apply(self, i: int) -> None:
         f = self.flat
         code = f.op[i]
-        op = f.ops[i]
         if code == GEMM:
-            self.gemm(i, op)
+            self.gemm(i)
         elif code == INPUT:
             b = f.buf[i]
             values = self.act(b)
             values[:] = self.x_in[self.token_list[b]]
             self.state[b][:] = _INPUT
         elif code == LOAD:
-            props = op.properties
-            expert = props["expert"].value.data
+            expert = f.field(i, "expert")
             if expert >= self.num_experts:
                 raise self.fail(i, f"expert {expert} does not exist")
-            self.slice_of[f.buf[i]] = (
-                expert,
-                props["slice"].value.data,
-                props["of"].value.data,
-            )
+            self.slice_of[f.buf[i]] = (expert, f.field(i, "slice"), f.field(i, "of"))
         elif code == RECV:
             self.transfer(i, f.buf[f.pair[i]], f.buf[i])
         elif code == ACC:
             src, dst = f.bufs[i]
-            tokens = op.properties["tokens"].get_values()
+            tokens = f.code.tokens[i]
             rows_src = self.row_index(i, src, tokens, "source")
             rows_dst = self.row_index(i, dst, tokens, "destination")
             self.values[dst][rows_dst] += self.values[src][rows_src]
@@ -253,9 +247,9 @@ class _Replay:
         self.values[dst][rows] = self.values[src]
         self.state[dst][rows] = self.state[src]
 
-    def gemm(self, i: int, op) -> None:
-        props = op.properties
-        expert, index, count = (props[k].value.data for k in ("expert", "slice", "of"))
+    def gemm(self, i: int) -> None:
+        f = self.flat
+        expert, index, count = (f.field(i, k) for k in ("expert", "slice", "of"))
         w, x, y = self.flat.bufs[i]
         held = self.slice_of.get(w)
         if held != (expert, index, count):
@@ -263,7 +257,7 @@ class _Replay:
             raise self.fail(i, f"the weight buffer holds {holds}")
         if expert >= self.num_experts:
             raise self.fail(i, f"expert {expert} does not exist")
-        tokens = props["tokens"].get_values()
+        tokens = f.code.tokens[i]
         gate = self.gates[list(tokens), expert]
         if not gate.all():
             t = tokens[int(np.flatnonzero(gate == 0)[0])]

@@ -1,15 +1,15 @@
-"""Flatten the `cisa` programs of a module once into compact integer arrays for the engine.
+"""The lowered programs as the engine runs them: compact integer lists, built once.
 
-Every instruction of every program gets a global index `i`; the programs are laid out one after
-the other in chiplet order. Per instruction the arrays hold its opcode, program, main buffer,
-bytes, one integer argument and the earlier instructions of the same program it must wait for
-(`deps`, from read-after-write, write-after-write and write-after-read hazards on its buffers).
+Every instruction of every program gets a global index `i` (its gid in
+`dialects.cisa_model.ModuleCode`: the programs one after the other, in chiplet order). Per
+instruction the lists hold its opcode, program, main buffer, bytes, one integer argument and the
+earlier instructions of the same program it must wait for (`deps`), which follow from how it uses
+its buffers (`cisa_model.OPCODES`: an instruction that reads a buffer waits for its last writer;
+one that writes it also for the readers since).
 
-Everything that can be checked without running is checked here and raised as `SimError`:
-a missing machine or program, a buffer used outside its program or after its `free`, a weight
-buffer read before any `load`/`recv` fills it, an unmatched `send`/`recv` or a pair whose bytes
-differ, DDR `seq` numbers that are not `0, 1, 2, ...` on a channel, and programs that disagree
-on how many barriers they hold.
+Before anything runs the programs must obey the rules of dialects/cisa_rules.py (the ones
+`verify-programs` and the xDSL verifier apply); the first violation is raised as `SimError`,
+as is a missing machine or program.
 """
 
 from __future__ import annotations
@@ -18,25 +18,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation
 
 from backends.sim.machine import Machine
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
-from dialects.cisa import EndOp, ProgramOp
-from dialects.cisa_flat import ACT, OPCODE, WEIGHT, flatten_program
-from dialects.cisa_opcodes import (
-    ACC,
-    ALLOC,
-    BARRIER,
-    END,
-    FREE,
-    GEMM,
-    INPUT,
-    LOAD,
-    OUTPUT,
-    RECV,
-    SEND,
+from dialects.cisa import ProgramOp, programs_of
+from dialects.cisa_model import (
+    ENGINE,
+    OPCODES,
+    READ,
+    RELEASE,
+    WEIGHT,
+    ModuleCode,
 )
+from dialects.cisa_opcodes import ALLOC, FREE, GEMM, LOAD, RECV, SEND
+from dialects.cisa_rules import Machine as RuleMachine
+from dialects.cisa_rules import module_violations, pair_transfers, program_violations
 from dialects.moe import LayerOp
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.record import module_options, module_strategy
@@ -94,7 +90,7 @@ class FlatProgram:
     sram_ops: list[list[int]] = _list()
     sram_delta: list[np.ndarray] = _list()
     sram_weight: list[np.ndarray] = _list()
-    ops: list[Operation] = field(default_factory=list, repr=False)
+    code: ModuleCode | None = field(default=None, repr=False)  # the programs, for fields and text
     layer: LayerOp | None = None
     strategy: str | None = None
     strategy_options: dict[str, object] = field(default_factory=dict)
@@ -150,9 +146,12 @@ class FlatProgram:
         return ops, res_bytes, res_flows
 
     def describe(self, i: int) -> str:
-        """`#k `op text`` of instruction i, k being its index in its program."""
-        p = self.prog[i]
-        return f"#{i - self.start[p]} `{str(self.ops[i])}`"
+        """`instruction k (its text)`, k being its index in its program."""
+        return self.code.describe(i)
+
+    def field(self, i: int, name: str) -> int:
+        """Integer field `name` of instruction i (`cisa_model.OPCODES`)."""
+        return self.code.field(i, name)
 
 
 def find_ops(module: ModuleOp) -> tuple[list[ProgramOp], list[LayerOp]]:
@@ -185,24 +184,25 @@ def system_attr(module: ModuleOp) -> SystemAttr:
 
 def flatten(module: ModuleOp) -> FlatProgram:
     machine = Machine.from_system(system_attr(module))
-    programs, layers = find_ops(module)
+    _, layers = find_ops(module)
+    try:
+        programs = programs_of(module)
+    except ValueError as error:
+        raise SimError(str(error)) from None
     if not programs:
         raise SimError(
             "the module holds no cisa.program; lower it to per-chiplet programs first "
             "(fsedp-sim compiles .moe files itself)"
         )
-    by_chiplet: dict[int, ProgramOp] = {}
-    for program in programs:
-        chiplet = program.chiplet.value.data
-        if chiplet in by_chiplet:
-            raise SimError(f"two cisa.program ops for chiplet {chiplet}")
-        if not 0 <= chiplet < machine.num_chiplets:
-            raise SimError(f"cisa.program for chiplet {chiplet}, which is not on the mesh")
-        by_chiplet[chiplet] = program
-    builder = _Builder(machine)
-    for chiplet in sorted(by_chiplet):
-        builder.add_program(chiplet, by_chiplet[chiplet])
-    flat = builder.finish()
+    rules = RuleMachine(machine.num_chiplets, machine.num_channels)
+    for chiplet, program in sorted(programs.items()):
+        violations = program_violations(program, chiplet, rules)
+        if violations:
+            raise SimError(str(violations[0]))
+    violations = module_violations(programs, rules)
+    if violations:
+        raise SimError(str(violations[0]))
+    flat = _Builder(machine, ModuleCode.of(programs)).finish()
     flat.layer = layers[0] if layers else None
     flat.strategy = module_strategy(module)
     flat.strategy_options = module_options(module) if flat.strategy else {}
@@ -210,238 +210,127 @@ def flatten(module: ModuleOp) -> FlatProgram:
 
 
 class _Builder:
-    def __init__(self, machine: Machine):
+    """The engine's lists from well-formed programs (the rules have been checked)."""
+
+    def __init__(self, machine: Machine, code: ModuleCode):
         self.machine = machine
+        self.code = code
         self.f = FlatProgram(
-            machine=machine, channel_queue=[[] for _ in range(machine.num_channels)]
+            machine=machine, channel_queue=[[] for _ in range(machine.num_channels)], code=code
         )
-        self.loads: list[list[tuple[int, int]]] = [[] for _ in range(machine.num_channels)]
-        self.sends: dict[tuple[int, int, int], list[int]] = {}
-        self.recvs: dict[tuple[int, int, int], list[int]] = {}
-        self.barriers: list[int] = []
-        self.last_writer: list[int] = []
-        self.readers: list[list[int]] = []
-        self.freed: list[bool] = []
-        self.fill: list[int] = []
-        self.rows: list[tuple] = []
 
-    def error(self, i: int, message: str) -> SimError:
-        f = self.f
-        f.prog.extend([len(f.chiplet) - 1] * (len(f.ops) - len(f.prog)))  # mid-program
-        return SimError(f"chiplet {f.chiplet[f.prog[i]]}: instruction {f.describe(i)}: {message}")
-
-    def add_program(self, chiplet: int, program: ProgramOp) -> None:  # noqa: C901 - one pass
-        f = self.f
-        p = len(f.chiplet)
-        first = len(f.ops)
-        f.chiplet.append(chiplet)
-        f.start.append(first)
-        engine: list[int] = []
-        f.engine_queue.append(engine)
-        code = flatten_program(program, len(f.buf_kind))
-        f.ops.extend(code.ops)
-        buf_kind, buf_bytes = f.buf_kind, f.buf_bytes
-        buf_kind.extend(code.buffer_kind)
-        buf_bytes.extend(code.buffer_bytes)
-        f.buf_tokens.extend(code.buffer_tokens)
-        # Per global buffer id: its last writer (-1 none), the readers since, whether it was
-        # freed, and for weight buffers the open fill (-1 none, 0 unread by gemms, 1 read).
-        # An instruction that writes a buffer (or frees it) waits for the readers since the
-        # last writer: their list becomes its `deps`, and the buffer starts a new one.
+    def finish(self) -> FlatProgram:  # noqa: C901 - one pass over every instruction
+        f, code = self.f, self.code
+        f.buf_kind, f.buf_bytes, f.buf_tokens = (
+            code.buffer_kind,
+            code.buffer_bytes,
+            code.buffer_tokens,
+        )
         nbuf = len(code.buffer_kind)
-        last_writer, readers, freed, fill = self.last_writer, self.readers, self.freed, self.fill
-        last_writer.extend([-1] * nbuf)
-        readers.extend([[] for _ in range(nbuf)])
-        freed.extend([False] * nbuf)
-        fill.extend([-1] * nbuf)
-        visits = zero = barriers = 0
-        rows = self.rows  # (opcode, bytes, argument, buffers, deps) per instruction
-        sram_ops: list[int] = []  # its ALLOCs and FREEs, the bytes each adds, weight or not
-        sram_delta: list[int] = []
-        sram_weight: list[bool] = []
-        i = first - 1
-        for c, ids, args in zip(code.code, code.bufs, code.args, strict=True):
-            i += 1
-            if c < 0:
-                raise self._not_cisa(chiplet, f.ops[i])
-            if c == ALLOC:
-                b = ids[0]
-                rows.append((ALLOC, args[0], buf_kind[b], ids, ()))
-                sram_ops.append(i)
-                sram_delta.append(args[0])
-                sram_weight.append(buf_kind[b] == WEIGHT)
-                continue
-            for b in ids:
-                if freed[b]:
-                    raise self.error(i, "uses a buffer after its cisa.free")
-            if c == GEMM:
-                w, x, y = ids
-                if buf_kind[w] != WEIGHT or buf_kind[x] != ACT or buf_kind[y] != ACT:
-                    raise self.error(i, "needs a weight buffer, then two act buffers")
-                if last_writer[w] < 0:
-                    raise self.error(i, "reads a weight buffer before any load or recv fills it")
-                deps = [last_writer[w], *readers[y]]
-                if last_writer[x] >= 0:
-                    deps.append(last_writer[x])
-                if last_writer[y] >= 0:
-                    deps.append(last_writer[y])
-                readers[w].append(i)
-                if x != y:
-                    readers[x].append(i)
-                last_writer[y] = i
-                readers[y] = []
-                fill[w] = 1
-                engine.append(i)
-                rows.append((GEMM, 0, args[3], ids, deps))
-                continue
-            if c == FREE:
-                b = ids[0]
-                deps = readers[b]
-                if last_writer[b] >= 0:
-                    deps.append(last_writer[b])
-                freed[b] = True
-                if fill[b] >= 0:
-                    visits += 1
-                    zero += fill[b] == 0
-                rows.append((FREE, buf_bytes[b], buf_kind[b], ids, deps))
-                sram_ops.append(i)
-                sram_delta.append(-buf_bytes[b])
-                sram_weight.append(buf_kind[b] == WEIGHT)
-                continue
-            size = argument = 0
-            if c == LOAD or c == RECV:  # write the buffer
-                b = ids[0]
-                argument, key, size = args[:3]  # LOAD: channel, seq; RECV: from, tag
-                if c == LOAD:
-                    self.loads[argument].append((key, i))
-                else:
-                    self.recvs.setdefault((argument, chiplet, key), []).append(i)
-                deps = readers[b]
-                if last_writer[b] >= 0:
-                    deps.append(last_writer[b])
-                last_writer[b] = i
-                readers[b] = []
-                if buf_kind[b] == WEIGHT:
+        # Per buffer: its last writer (-1 none), the readers since, and for weight buffers the
+        # open fill (-1 none, 0 unread by gemms, 1 read). An instruction that writes a buffer
+        # (or frees it) waits for the readers since the last writer: their list becomes its
+        # `deps`, and the buffer starts a new one.
+        last_writer, readers, fill = [-1] * nbuf, [[] for _ in range(nbuf)], [-1] * nbuf
+        freed = [False] * nbuf
+        op, nbytes, arg, deps = f.op, f.nbytes, f.arg, f.deps
+        loads: list[list[tuple[int, int]]] = [[] for _ in range(self.machine.num_channels)]
+        for p, (chiplet, span) in enumerate(code.spans.items()):
+            f.chiplet.append(chiplet)
+            f.start.append(span.start)
+            engine: list[int] = []
+            f.engine_queue.append(engine)
+            sram_ops: list[int] = []  # its ALLOCs and FREEs, the bytes each adds, weight or not
+            sram_delta: list[int] = []
+            sram_weight: list[bool] = []
+            visits = zero = 0
+            for i in span:
+                c, ids, args = code.code[i], code.bufs[i], code.args[i]
+                opcode = OPCODES[c]
+                op.append(c)
+                f.prog.append(p)
+                size = argument = 0
+                if c == ALLOC:
+                    b = ids[0]
+                    size, argument = args[0], code.buffer_kind[b]
+                    sram_ops.append(i)
+                    sram_delta.append(size)
+                    sram_weight.append(argument == WEIGHT)
+                    deps.append(())
+                elif c == FREE:
+                    b = ids[0]
+                    size, argument = code.buffer_bytes[b], code.buffer_kind[b]
+                    sram_ops.append(i)
+                    sram_delta.append(-size)
+                    sram_weight.append(argument == WEIGHT)
+                    freed[b] = True
                     if fill[b] >= 0:
                         visits += 1
                         zero += fill[b] == 0
-                    fill[b] = 0
-            elif c == SEND or c == OUTPUT:  # read the buffer
-                b = ids[0]
-                if c == SEND:
-                    argument, tag, size = args
-                    self.sends.setdefault((chiplet, argument, tag), []).append(i)
-                elif buf_kind[b] != ACT:
-                    raise self.error(i, "declares an act buffer only")
-                if last_writer[b] >= 0:
-                    deps = [last_writer[b]]
-                elif buf_kind[b] == WEIGHT:
-                    raise self.error(i, "reads a weight buffer before any load or recv fills it")
+                    deps.append(self._uses(i, opcode, ids, last_writer, readers))
                 else:
-                    deps = []
-                readers[b].append(i)
-            elif c == ACC:
-                src, dst = ids
-                if buf_kind[src] != ACT or buf_kind[dst] != ACT:
-                    raise self.error(i, "adds act buffers only")
-                argument = args[0]
-                deps = readers[dst]
-                if last_writer[src] >= 0:
-                    deps.append(last_writer[src])
-                if last_writer[dst] >= 0:
-                    deps.append(last_writer[dst])
-                if src != dst:
-                    readers[src].append(i)
-                last_writer[dst] = i
-                readers[dst] = []
-                engine.append(i)
-            elif c == INPUT:
-                b = ids[0]
-                if buf_kind[b] != ACT:
-                    raise self.error(i, "fills an act buffer only")
-                deps = readers[b]
-                if last_writer[b] >= 0:
-                    deps.append(last_writer[b])
-                last_writer[b] = i
-                readers[b] = []
-            else:  # BARRIER, END
-                deps = ()
-                barriers += c == BARRIER
-                if c == END and i + 1 < first + len(code.code):
-                    raise self.error(i + 1, "comes after the program's cisa.end")
-            rows.append((c, size, argument, ids, deps))
-        if code.bad >= 0:
-            i = first + code.bad
-            if code.ops[code.bad].name not in OPCODE:
-                raise self._not_cisa(chiplet, f.ops[i])
-            raise self.error(i, "uses a buffer allocated in another program")
-        if i < first or rows[-1][0] != END:
-            # A program without a final `cisa.end` ends after its last instruction.
-            rows.append((END, 0, 0, (), ()))
-            f.ops.append(EndOp())
-        f.prog.extend([p] * (len(f.ops) - first))
-        for b in range(len(buf_kind) - nbuf, len(buf_kind)):
-            if fill[b] >= 0 and not freed[b]:
-                visits += 1
-                zero += fill[b] == 0
-        f.visits.append(visits)
-        f.zero_token_visits.append(zero)
-        f.sram_ops.append(sram_ops)
-        f.sram_delta.append(np.array(sram_delta, dtype=np.int64))
-        f.sram_weight.append(np.array(sram_weight, dtype=bool))
-        self.barriers.append(barriers)
-
-    @staticmethod
-    def _not_cisa(chiplet: int, op: Operation) -> SimError:
-        return SimError(f"chiplet {chiplet}: `{op.name}` is not a cisa instruction")
-
-    def finish(self) -> FlatProgram:
-        f = self.f
-        f.op, f.nbytes, f.arg, f.bufs, f.deps = (list(c) for c in zip(*self.rows, strict=True))
-        f.buf = [ids[0] if ids else -1 for ids in f.bufs]
-        f.pair = [-1] * len(f.op)
-        for channel, loads in enumerate(self.loads):
-            loads.sort()
-            for expected, (seq, i) in enumerate(loads):
-                if seq != expected:
-                    raise self.error(
-                        i,
-                        f"DDR channel {channel} serves loads in seq order 0, 1, 2, ...; "
-                        + (
-                            f"seq {seq} is used twice"
-                            if expected and loads[expected - 1][0] == seq
-                            else f"seq {expected} is missing"
-                        ),
-                    )
-            f.channel_queue[channel] = [i for _, i in loads]
-        for key in sorted(set(self.sends) | set(self.recvs)):
-            sends, recvs = self.sends.get(key, []), self.recvs.get(key, [])
-            src, dst, tag = key
-            for s, r in zip(sends, recvs, strict=False):
-                if f.nbytes[s] != f.nbytes[r]:
-                    raise self.error(
-                        s,
-                        f"sends {f.nbytes[s]} bytes but the matching recv on chiplet {dst} "
-                        f"{f.describe(r)} receives {f.nbytes[r]}",
-                    )
-                f.pair[s], f.pair[r] = r, s
-            if len(sends) > len(recvs):
-                message = f"no matching cisa.recv from {src} tag {tag} on chiplet {dst}"
-                raise self.error(sends[len(recvs)], message)
-            if len(recvs) > len(sends):
-                raise self.error(
-                    recvs[len(sends)], f"no matching cisa.send to {dst} tag {tag} on chiplet {src}"
-                )
+                    if c == LOAD or c == SEND or c == RECV:  # channel/to/from, _, bytes
+                        argument, size = args[0], args[2]
+                        if c == LOAD:
+                            loads[argument].append((args[1], i))
+                        if code.buffer_kind[ids[0]] == WEIGHT and c != SEND:
+                            b = ids[0]
+                            if fill[b] >= 0:
+                                visits += 1
+                                zero += fill[b] == 0
+                            fill[b] = 0
+                    elif opcode.unit == ENGINE:
+                        argument = args[-1]  # ops
+                        engine.append(i)
+                        if c == GEMM:
+                            fill[ids[0]] = 1
+                    deps.append(self._uses(i, opcode, ids, last_writer, readers))
+                nbytes.append(size)
+                arg.append(argument)
+            first = code.first_buffer[chiplet]
+            for b in range(first, first + len(code.programs[chiplet].buffer_kind)):
+                if fill[b] >= 0 and not freed[b]:  # still held at the end: one more visit
+                    visits += 1
+                    zero += fill[b] == 0
+            f.visits.append(visits)
+            f.zero_token_visits.append(zero)
+            f.sram_ops.append(sram_ops)
+            f.sram_delta.append(np.array(sram_delta, dtype=np.int64))
+            f.sram_weight.append(np.array(sram_weight, dtype=bool))
+        f.bufs = code.bufs
+        f.buf = [ids[0] if ids else -1 for ids in code.bufs]
+        for channel, queue in enumerate(loads):
+            queue.sort()
+            f.channel_queue[channel] = [i for _, i in queue]
+        f.pair = [-1] * len(op)
+        endpoints, _ = pair_transfers(code.programs)
+        for a, b in endpoints.items():
+            f.pair[code.gid(*a)] = code.gid(*b)
         f.path, f.solo_rate, f.flow_latency = f.flows()
-        dependents: list[list[int]] = [[] for _ in f.op]
-        for i, deps in enumerate(f.deps):
-            for j in deps:
+        dependents: list[list[int]] = [[] for _ in op]
+        for i, waits in enumerate(deps):
+            for j in waits:
                 dependents[j].append(i)
         f.dependents = dependents
-        f.npend = [len(deps) for deps in f.deps]
-        if len(set(self.barriers)) > 1:
-            counts = ", ".join(
-                f"chiplet {c}: {n}" for c, n in zip(f.chiplet, self.barriers, strict=True)
-            )
-            raise SimError(f"the programs hold different numbers of cisa.barrier ({counts})")
+        f.npend = [len(waits) for waits in deps]
         return f
+
+    @staticmethod
+    def _uses(i, opcode, ids, last_writer, readers) -> list[int]:
+        """What instruction i waits for, by how it uses its buffers; records its uses."""
+        waits: list[int] = []
+        for operand, b in zip(opcode.operands, ids, strict=True):
+            if operand.access == READ:
+                if last_writer[b] >= 0:
+                    waits.append(last_writer[b])
+            else:  # WRITE, UPDATE, RELEASE: after the last writer and the readers since
+                waits.extend(readers[b])
+                if last_writer[b] >= 0:
+                    waits.append(last_writer[b])
+        for operand, b in zip(opcode.operands, ids, strict=True):
+            if operand.access == READ:
+                readers[b].append(i)
+            elif operand.access != RELEASE:
+                last_writer[b] = i
+                readers[b] = []
+        return waits

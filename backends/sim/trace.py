@@ -12,20 +12,20 @@ from typing import Any
 
 from backends.sim.engine import RunResult
 from backends.sim.program import FlatProgram
+from dialects.cisa_model import MNEMONIC
 from dialects.cisa_opcodes import ACC, GEMM, LOAD, SEND
 
 _ENGINES, _DDR, _LINKS = 0, 1, 2
 
 
 def _label(flat: FlatProgram, i: int) -> str:
-    op = flat.ops[i]
     code = flat.op[i]
 
     def prop(name: str) -> int:
-        return op.properties[name].value.data
+        return flat.field(i, name)
 
     if code == GEMM:
-        tokens = len(op.properties["tokens"].get_values())
+        tokens = len(flat.code.tokens[i])
         return f"gemm e{prop('expert')} s{prop('slice')}/{prop('of')} x{tokens}"
     if code == LOAD:
         return f"load e{prop('expert')} s{prop('slice')}/{prop('of')}"
@@ -34,7 +34,7 @@ def _label(flat: FlatProgram, i: int) -> str:
         return f"send {src}->{prop('to')} tag {prop('tag')}"
     if code == ACC:
         return "accumulate"
-    return op.name.removeprefix("cisa.")
+    return MNEMONIC[code]
 
 
 def chrome_trace(flat: FlatProgram, result: RunResult) -> dict[str, Any]:

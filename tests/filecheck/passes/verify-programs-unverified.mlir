@@ -22,8 +22,8 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 }
 
 // CHECK:      error: verify-programs: 3 violations:
-// CHECK-NEXT:   chiplet 0, instruction 4 (cisa.load expert 0 slice 0 of 0 channel 0 seq 0): slice 0 of 0 does not exist (needs 0 <= slice < of)
-// CHECK-NEXT:   chiplet 0, instruction 5 (cisa.gemm expert 0 slice 3 of 1 tokens [0, 1]): slice 3 of 1 does not exist (needs 0 <= slice < of)
+// CHECK-NEXT:   chiplet 0, instruction 4 (cisa.load %w2 channel 0 seq 0 bytes 96 expert 0 slice 0 of 0): of must be positive, got 0
+// CHECK-NEXT:   chiplet 0, instruction 5 (cisa.gemm %w2, %a0, %a1 expert 0 slice 3 of 1 tokens array<i32: 0, 1> ops 384): slice 3 is outside 0..0
 // CHECK-NEXT:   token 0 uses expert 0, but no gemm computes expert 0
 
 // -----
@@ -47,8 +47,10 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
   }
 }
 
-// CHECK:      error: verify-programs: 3 violations:
-// CHECK-NEXT:   chiplet 0, instruction 5 (cisa.gemm expert 0 slice 0 of 1 tokens [0, -1]): token -1 does not exist (2 tokens)
+// CHECK:      error: verify-programs: 5 violations:
+// CHECK-NEXT:   chiplet 0, instruction 0 (%a0 = cisa.alloc act bytes 8 tokens array<i32: 0, -1>): act buffer holds a negative token id
+// CHECK-NEXT:   chiplet 0, instruction 2 (%a1 = cisa.alloc act bytes 8 tokens array<i32: 0, -1>): act buffer holds a negative token id
+// CHECK-NEXT:   chiplet 0, instruction 5 (cisa.gemm %w2, %a0, %a1 expert 0 slice 0 of 1 tokens array<i32: 0, -1> ops 384): gemm holds a negative token id
 // CHECK-NEXT:   token 0 uses expert 0, but no gemm computes expert 0
 // CHECK-NEXT:   token 1 is output 0 times (must be exactly once)
 
@@ -73,4 +75,4 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
   }
 }
 
-// CHECK:      error: verify-programs: chiplet 0, instruction 8 (cisa.output): comes after the program's cisa.end
+// CHECK:      error: verify-programs: chiplet 0, instruction 8 (cisa.output %a1): comes after the program's cisa.end

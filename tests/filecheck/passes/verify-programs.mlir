@@ -76,8 +76,8 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 }
 
 // CHECK:      error: verify-programs: the programs deadlock:
-// CHECK-NEXT:     chiplet 0 is blocked at instruction 9 (cisa.free): waits for instruction 8 (cisa.gemm expert 0 slice 1 of 2 tokens [0]) to finish, which waits for instruction 7 (cisa.recv from 1 tag 1) to finish, which waits for chiplet 1's instruction 10 (cisa.send to 0 tag 1) to finish
-// CHECK-NEXT:     chiplet 1 is blocked at instruction 9 (cisa.free): waits for instruction 8 (cisa.gemm expert 0 slice 0 of 2 tokens [1]) to finish, which waits for instruction 7 (cisa.recv from 0 tag 0) to finish, which waits for chiplet 0's instruction 10 (cisa.send to 1 tag 0) to finish
+// CHECK-NEXT:     chiplet 0 is blocked at instruction 9 (cisa.free %w3): waits for instruction 8 (cisa.gemm %w3, %a0, %a1 expert 0 slice 1 of 2 tokens array<i32: 0> ops 96) to finish, which waits for instruction 7 (cisa.recv %w3 from 1 tag 1 bytes 48) to finish, which waits for chiplet 1's instruction 10 (cisa.send %w2 to 0 tag 1 bytes 48) to finish
+// CHECK-NEXT:     chiplet 1 is blocked at instruction 9 (cisa.free %w3): waits for instruction 8 (cisa.gemm %w3, %a0, %a1 expert 0 slice 0 of 2 tokens array<i32: 1> ops 96) to finish, which waits for instruction 7 (cisa.recv %w3 from 0 tag 0 bytes 48) to finish, which waits for chiplet 0's instruction 10 (cisa.send %w2 to 1 tag 0 bytes 48) to finish
 
 // -----
 
@@ -112,10 +112,10 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 
 // Coverage reports the first wrong (token, slice) of each expert.
 // CHECK:      error: verify-programs: 4 violations:
-// CHECK-NEXT:   chiplet 0, instruction 8 (cisa.alloc weight bytes 4096): live SRAM would reach 4208 B, more than the 4096 B of SRAM
-// CHECK-NEXT:   chiplet 0, instruction 7 (cisa.send to 1 tag 7): no recv on chiplet 1 matches it (from 0 tag 7)
-// CHECK-NEXT:   DDR channel 1 has no load with seq 0
-// CHECK-NEXT:   chiplet 0, instruction 5 (cisa.gemm expert 0 slice 0 of 1 tokens [0]): token 0 gets slice 0 of 1 of expert 0 2 times
+// CHECK-NEXT:   chiplet 1, instruction 4 (cisa.load %w2 channel 1 seq 1 bytes 96 expert 0 slice 0 of 1): DDR channel 1 serves loads in seq order 0, 1, 2, ...; seq 0 is missing
+// CHECK-NEXT:   chiplet 0, instruction 7 (cisa.send %w2 to 1 tag 7 bytes 96): no matching cisa.recv from 0 tag 7 on chiplet 1
+// CHECK-NEXT:   chiplet 0, instruction 8 (%w3 = cisa.alloc weight bytes 4096): live SRAM would reach 4208 B, more than the 4096 B of SRAM
+// CHECK-NEXT:   chiplet 0, instruction 5 (cisa.gemm %w2, %a0, %a1 expert 0 slice 0 of 1 tokens array<i32: 0> ops 192): token 0 gets slice 0 of 1 of expert 0 2 times
 
 // -----
 
@@ -154,6 +154,6 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 }
 
 // CHECK:      error: verify-programs: 3 violations:
-// CHECK-NEXT:   chiplet 1, instruction 7 (cisa.gemm expert 0 slice 1 of 2 tokens [1]): its weight buffer holds expert 0 slice 0 of 2
-// CHECK-NEXT:   chiplet 1, instruction 8 (cisa.gemm expert 0 slice 0 of 2 tokens [1]): its weight buffer holds expert 0 slice 1 of 2
-// CHECK-NEXT:   chiplet 1, instruction 9 (cisa.output): the output of token 1 is not the dense MoE output (partial products missing, repeated or from other tokens)
+// CHECK-NEXT:   chiplet 1, instruction 7 (cisa.gemm %w2, %a0, %a1 expert 0 slice 1 of 2 tokens array<i32: 1> ops 96): its weight buffer holds expert 0 slice 0 of 2
+// CHECK-NEXT:   chiplet 1, instruction 8 (cisa.gemm %w3, %a0, %a1 expert 0 slice 0 of 2 tokens array<i32: 1> ops 96): its weight buffer holds expert 0 slice 1 of 2
+// CHECK-NEXT:   chiplet 1, instruction 9 (cisa.output %a1): the output of token 1 is not the dense MoE output (partial products missing, repeated or from other tokens)

@@ -3,8 +3,8 @@
 // RUN: not fsedp-opt %s -t sim-report 2>&1 | filecheck %s
 
 // CHECK:      error: deadlock at cycle 0: nothing left to happen, but some chiplets have not finished
-// CHECK-NEXT:   chiplet 0: blocked at #1 `cisa.recv %b from 1 tag 0 bytes 100`: posted; waits for chiplet 1 to send #2 `cisa.send %b to 0 tag 0 bytes 100`
-// CHECK-NEXT:   chiplet 1: blocked at #1 `cisa.recv %b from 0 tag 1 bytes 100`: posted; waits for chiplet 0 to send #2 `cisa.send %b to 1 tag 1 bytes 100`
+// CHECK-NEXT:   chiplet 0: blocked at instruction 1 (cisa.recv %a0 from 1 tag 0 bytes 100): posted; waits for chiplet 1 to send instruction 2 (cisa.send %a0 to 0 tag 0 bytes 100)
+// CHECK-NEXT:   chiplet 1: blocked at instruction 1 (cisa.recv %a0 from 0 tag 1 bytes 100): posted; waits for chiplet 0 to send instruction 2 (cisa.send %a0 to 1 tag 1 bytes 100)
 
 builtin.module attributes {chiplet.system = #chiplet.system<"test-2x2", mesh 2x2, clock_ghz 1.0,
     ops_per_cycle 100, sram_bytes 1048576, ddr [32.0 at 0], d2d_gbps 16.0,

@@ -20,7 +20,7 @@ cisa.program @c chiplet 0 {
   %w = cisa.alloc weight bytes 0
   cisa.end
 }
-// CHECK: Operation does not verify: bytes must be positive, got 0
+// CHECK: Operation does not verify: chiplet 0, instruction 0 (%w0 = cisa.alloc weight bytes 0): bytes must be positive, got 0
 
 // -----
 
@@ -28,7 +28,7 @@ cisa.program @c chiplet 0 {
   %x = cisa.alloc act bytes 16 tokens array<i32: 3, 3>
   cisa.end
 }
-// CHECK: Operation does not verify: act buffer lists a token twice
+// CHECK: Operation does not verify: chiplet 0, instruction 0 (%a0 = cisa.alloc act bytes 16 tokens array<i32: 3, 3>): act buffer lists a token twice
 
 // -----
 
@@ -37,7 +37,7 @@ cisa.program @c chiplet 0 {
   cisa.load %w channel 0 seq 0 bytes 16 expert 1 slice 2 of 2
   cisa.end
 }
-// CHECK: Operation does not verify: slice 2 is outside 0..1
+// CHECK: Operation does not verify: chiplet 0, instruction 1 ({{.*}}): slice 2 is outside 0..1
 
 // -----
 
@@ -48,16 +48,25 @@ builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 1x2, clock
     cisa.end
   }
 }
-// CHECK: Operation does not verify: DDR channel 1 does not exist (the system has 1)
+// CHECK: Operation does not verify: chiplet 0, instruction 1 ({{.*}}): DDR channel 1 does not exist (the system has 1)
+
+// -----
+
+cisa.program @c chiplet 0 {
+  %x = cisa.alloc act bytes 16 tokens array<i32: 0>
+  cisa.send %x to 0 tag 0 bytes 16
+  cisa.end
+}
+// CHECK: Operation does not verify: chiplet 0, instruction 1 (cisa.send %a0 to 0 tag 0 bytes 16): chiplet 0 cannot exchange data with itself
 
 // -----
 
 cisa.program @c chiplet 0 {
   %w = cisa.alloc weight bytes 16
-  cisa.send %w to 0 tag 0 bytes 16
+  cisa.send %w to 1 tag 0 bytes 16
   cisa.end
 }
-// CHECK: Operation does not verify: chiplet 0 cannot exchange data with itself
+// CHECK: Operation does not verify: chiplet 0, instruction 1 (cisa.send %w0 to 1 tag 0 bytes 16): reads a weight buffer before any load or recv fills it
 
 // -----
 
@@ -68,7 +77,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 1x2, clock
     cisa.end
   }
 }
-// CHECK: Operation does not verify: peer chiplet 2 is outside the 1x2 mesh (chiplets 0..1)
+// CHECK: Operation does not verify: chiplet 0, instruction 1 (cisa.recv %w0 from 2 tag 0 bytes 16): peer chiplet 2 is not a chiplet of the mesh of 2
 
 // -----
 
@@ -83,18 +92,30 @@ builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 1x2, clock
 
 cisa.program @c chiplet 0 {
   %w = cisa.alloc weight bytes 16
+  cisa.load %w channel 0 seq 0 bytes 16 expert 0 slice 0 of 1
   %x = cisa.alloc act bytes 16 tokens array<i32: 0>
   cisa.gemm %w, %x, %x expert 0 slice 0 of 1 tokens array<i32> ops 4
   cisa.end
 }
-// CHECK: Operation does not verify: a gemm needs at least one token
+// CHECK: Operation does not verify: chiplet 0, instruction 3 ({{.*}}): a gemm needs at least one token
+
+// -----
+
+cisa.program @c chiplet 0 {
+  %w = cisa.alloc weight bytes 16
+  cisa.load %w channel 0 seq 0 bytes 16 expert 0 slice 0 of 1
+  %x = cisa.alloc act bytes 16 tokens array<i32: 0>
+  cisa.gemm %x, %w, %x expert 0 slice 0 of 1 tokens array<i32: 0> ops 4
+  cisa.end
+}
+// CHECK: Operation does not verify: chiplet 0, instruction 3 ({{.*}}): takes w weight, x act, y act buffers; w is an act buffer
 
 // -----
 
 cisa.program @c chiplet 0 {
   %w = cisa.alloc weight bytes 16
 }
-// CHECK: Operation cisa.alloc terminates block in single-block region but is not a terminator
+// CHECK: Operation does not verify: chiplet 0: the program does not end with cisa.end
 
 // -----
 
@@ -107,4 +128,4 @@ cisa.program @c chiplet 0 {
   cisa.end
   cisa.barrier
 }
-// CHECK: Operation does not verify: 'cisa.end' must be the last operation in its parent block
+// CHECK: Operation does not verify: chiplet 0, instruction 1 (cisa.barrier): comes after the program's cisa.end
