@@ -154,9 +154,9 @@ class Program:
     def __len__(self) -> int:
         return len(self.code)
 
-    def names(self) -> list[str]:
-        """`%a<k>` / `%w<k>` of each buffer."""
-        return [f"%{KIND_NAMES[kind][0]}{k}" for k, kind in enumerate(self.buffer_kind)]
+    def name(self, buf: int) -> str:
+        """`%a<k>` (act) or `%w<k>` (weight): the buffer's name in the printed program."""
+        return f"%{KIND_NAMES[self.buffer_kind[buf]][0]}{buf}"
 
 
 class CodeBuilder:
@@ -249,22 +249,20 @@ _SYNTAXES = {code: _Syntax(OPCODES[code], text) for code, text in SYNTAX.items()
 _BY_NAME_SYNTAX = {OPCODES[code].name: syntax for code, syntax in _SYNTAXES.items()}
 
 
-def instruction_text(program: Program, index: int, names: list[str] | None = None) -> str:
+def instruction_text(program: Program, index: int) -> str:
     """The instruction as the program body prints it."""
-    names = names or program.names()
     code, bufs = program.code[index], program.bufs[index]
     if code == ALLOC:
         buf = bufs[0]
         kind = program.buffer_kind[buf]
-        text = f"{names[buf]} = cisa.alloc {KIND_NAMES[kind]} bytes {program.args[index][0]}"
+        text = f"{program.name(buf)} = cisa.alloc {KIND_NAMES[kind]} bytes {program.args[index][0]}"
         return text + (f" tokens {tokens_text(program.buffer_tokens[buf])}" if kind == ACT else "")
-    operands = [names[b] for b in bufs]
+    operands = [program.name(b) for b in bufs]
     return _SYNTAXES[code].write(operands, program.args[index], program.tokens[index])
 
 
 def program_lines(program: Program) -> list[str]:
-    names = program.names()
-    return [instruction_text(program, i, names) for i in range(len(program))]
+    return [instruction_text(program, i) for i in range(len(program))]
 
 
 def describe(program: Program, index: int, limit: int = 8) -> str:

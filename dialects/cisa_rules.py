@@ -257,13 +257,19 @@ def pair_transfers(
 def _pair_problem(programs, send: Endpoint, recv: Endpoint) -> str | None:
     sender, receiver = programs[send[0]], programs[recv[0]]
     sent, received = sender.args[send[1]][2], receiver.args[recv[1]][2]
+    a, b = sender.bufs[send[1]], receiver.bufs[recv[1]]
+    kind_a = sender.buffer_kind[a[0]] if a else None
+    kind_b = receiver.buffer_kind[b[0]] if b else None
+    same_rows = kind_a != ACT or sorted(sender.buffer_tokens[a[0]]) == sorted(
+        receiver.buffer_tokens[b[0]]
+    )
+    if sent == received and (kind_a is None or kind_b is None or (kind_a == kind_b and same_rows)):
+        return None  # the usual case: nothing to describe
     where = f"chiplet {recv[0]}, {describe(receiver, recv[1])}"
     if sent != received:
         return f"sends {sent} B but the matching recv on {where} receives {received} B"
-    a, b = sender.bufs[send[1]], receiver.bufs[recv[1]]
-    if not a or not b:
+    if kind_a is None or kind_b is None:
         return None  # an operand problem, reported by program_violations
-    kind_a, kind_b = sender.buffer_kind[a[0]], receiver.buffer_kind[b[0]]
     if kind_a != kind_b:
         return f"sends a {KIND_NAMES[kind_a]} buffer into a {KIND_NAMES[kind_b]} buffer on {where}"
     if kind_a == ACT and sorted(sender.buffer_tokens[a[0]]) != sorted(receiver.buffer_tokens[b[0]]):
