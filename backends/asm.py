@@ -209,7 +209,7 @@ def manifest(module: ModuleOp, programs: Programs, files: dict[int, str]) -> dic
             "name": system.system_name.data,
             "mesh": [system.rows.data, system.cols.data],
             "sram_bytes": system.sram_bytes.data,
-            "ddr": [{"gbps": g, "chiplet": c} for g, c in system.ddr],
+            "ddr": [{"gbps": g, "chiplet": c} for g, c in system.spec.ddr],
         }
     if layer is not None:
         m = layer.model

@@ -104,7 +104,7 @@ class DistributeSlicesPass(FsedpPass):
                 "mode=nearest needs expert homes; run place-experts first (it belongs to "
                 "the ep and hydra pipelines)"
             )
-        attached = [chiplet for _, chiplet in layer.system.ddr]
+        attached = [chiplet for _, chiplet in layer.system.spec.ddr]
         channel_bytes = [0] * count
         result = []
         for ref in stream:
@@ -129,7 +129,7 @@ def issue_order(
     stream position. A channel's start times only grow along its queue, so its order is kept.
     Under expert parallelism with rounds a home's round starts no earlier than its previous
     round's loads, so the rounds of a home stay one after the other as the stream has them."""
-    bytes_per_cycle = [gbps / layer.system.clock_ghz.data for gbps, _ in layer.system.ddr]
+    bytes_per_cycle = [gbps / layer.system.clock_ghz.data for gbps, _ in layer.system.spec.ddr]
     busy = [0.0] * len(bytes_per_cycle)
     latest: dict[tuple[int, int], float] = {}  # (home, round) -> latest start so far
     starts = []

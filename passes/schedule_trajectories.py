@@ -254,7 +254,7 @@ class ScheduleTrajectoriesPass(FsedpPass):
                     f"{layer.expert_name(expert)} has no DDR channels; run distribute-slices first"
                 )
         system = layer.system
-        attached = [chiplet for _, chiplet in system.ddr]
+        attached = [chiplet for _, chiplet in system.spec.ddr]
         router = _Router(system)
         everyone = frozenset(range(layer.chiplets))
         homes = expert_homes(op)

@@ -18,9 +18,9 @@ from passes.schedule_trajectories import EXACT_TOUR_LIMIT, _Router
 @cache
 def router(rows: int, cols: int) -> _Router:
     module = parse(
-        f'builtin.module attributes {{chiplet.system = #chiplet.system<"t", mesh {rows}x{cols}, '
+        f'builtin.module attributes {{chiplet.system = #chiplet.system<"t", rows {rows}, cols {cols}, '
         "clock_ghz 1.0, ops_per_cycle 100, sram_bytes 1048576, ddr [32.0 at 0], d2d_gbps 16.0, "
-        "hop_latency 5, element_bytes 1, slice_buffers 4>} {}"
+        "hop_latency_cycles 5, element_bytes 1, slice_buffers 4>} {}"
     )
     return _Router(module.attributes["chiplet.system"])
 

@@ -35,8 +35,8 @@ from fsedp_compiler import registry
 # 1 GHz, so GB/s are bytes per cycle: DDR 32 B/cycle, links 16 B/cycle, 100 ops/cycle, 5 cycles
 # per hop. Hand-computed tests use it.
 TEST_SYSTEM = (
-    '#chiplet.system<"test-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 100, '
-    "sram_bytes {sram}, ddr [32.0 at 0, 32.0 at 3], d2d_gbps 16.0, hop_latency 5, "
+    '#chiplet.system<"test-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 100, '
+    "sram_bytes {sram}, ddr [32.0 at 0, 32.0 at 3], d2d_gbps 16.0, hop_latency_cycles 5, "
     "element_bytes 1, slice_buffers 4>"
 )
 
