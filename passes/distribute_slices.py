@@ -11,8 +11,9 @@ Each slice is loaded through one DDR channel; the pass stores the channel of eve
 - `per-expert`: all slices of an expert on one channel, experts dealt round-robin in order of
   their first slice in the stream.
 - `nearest` (needs `place-experts`): each slice of a routed expert from the channel whose
-  attached chiplet is fewest hops from the expert's home, ties to the channel with fewer bytes
-  so far; slices of shared experts (computed everywhere) to the channel with fewest bytes.
+  attached chiplet is fewest hops (D2D links of the interconnect, `SystemAttr.hops`) from the
+  expert's home, ties to the channel with fewer bytes so far; slices of shared experts
+  (computed everywhere) to the channel with fewest bytes.
 
 Channel-parallel loading: each channel loads its own slices in priority order, and the pass
 then rewrites `order` into the issue order, the order in which every program visits its slices
