@@ -157,7 +157,8 @@ def _header(module: ModuleOp, programs: Programs, chiplet: int) -> list[str]:
         row, col = system.coords(chiplet)
         lines.append(
             f'; chiplet {chiplet} at row {row}, col {col} of "{system.system_name.data}" '
-            f"({system.rows.data}x{system.cols.data} mesh, {system.sram_bytes.data} B SRAM)"
+            f"({system.rows.data}x{system.cols.data} {system.spec.topology}, "
+            f"{system.sram_bytes.data} B SRAM)"
         )
     if layer is not None:
         m = layer.model
