@@ -39,7 +39,7 @@ How it visits the stops (`shape`):
   in all, against 2699 for simulated annealing + 2-opt, 2700 for greedy + 2-opt, 2718 for
   greedy alone and 2787 for Christofides + 2-opt; on a 6x6 mesh 5836, the shortest (5845 for
   greedy or annealing + 2-opt, 5976 for Christofides + 2-opt), at 0.03-0.1 ms a tour against
-  0.15-12 ms. Where the exact answer was computed (up to 12 stops), it was 34 hops above it
+  0.13-12 ms. Where the exact answer was computed (up to 12 stops), it was 34 hops above it
   over 98 torus sets and 11 over 18 mesh sets.
 - `tree` (default in the pipelines): a shortest-path tree rooted at the entry: stops taken in
   order of hops from the entry (ties by id), each receiving from the stop already in the tree
@@ -183,7 +183,7 @@ class _Router:
 
     def _tour(self, entry: int, stops: frozenset[int]) -> tuple[int, ...]:
         """Exact up to EXACT_TOUR_LIMIT stops besides the entry; above, nearest neighbour and
-        2-opt, which gave tours as short as networkx's approximations, or shorter, and 5-100
+        2-opt, which gave tours as short as networkx's approximations, or shorter, and 4-260
         times faster (module docstring)."""
         rest = sorted(stops - {entry})
         if len(rest) <= EXACT_TOUR_LIMIT:
