@@ -11,7 +11,9 @@ machine is derived from this table:
 - the simulator's `Machine` (`backends/sim/machine.py`);
 - the README's hardware table, which `tests/test_docs.py` checks against this one.
 
-Adding a field is a row here, a row in README's table, and the code that uses it.
+Adding a field is a row here, a row in README's table, and the code that uses it. Make a new
+field `optional`, with the value every machine had before as its default: then existing `.moe`
+and IR files stay valid and print as before, and the IR shows the field only where it differs.
 
 The table lives among the dialects because the attribute is built from it and dialects import
 nothing from passes, backends or `fsedp_compiler`; `fsedp_compiler/limits.py` and `presets.py`

@@ -472,3 +472,9 @@ def test_unterminated_comment_says_so() -> None:
     assert _error("system paper-2x2 / model").message.startswith(
         "syntax error: unexpected character '/'"
     )
+
+
+def test_unknown_system_field_lists_the_field_table() -> None:
+    error = _error("system paper-2x2 { sram = 1 }\nmodel qwen3-30b-a3b")
+    fields = ", ".join(["name", *presets.SYSTEM_FIELDS])
+    assert error.message == f"unknown system field 'sram'; valid fields: {fields}"
