@@ -808,10 +808,6 @@ def _option_value(value: Value) -> Any:
 # -- IR construction --------------------------------------------------------------------------
 
 
-def system_attr(system: presets.SystemSpec) -> SystemAttr:
-    return SystemAttr(system)
-
-
 def model_attr(model: presets.ModelSpec) -> ModelAttr:
     return ModelAttr(
         model.name,
@@ -822,11 +818,6 @@ def model_attr(model: presets.ModelSpec) -> ModelAttr:
         top_k=model.top_k,
         bytes=model.element_bytes,
     )
-
-
-def system_spec(attr: SystemAttr) -> presets.SystemSpec:
-    """The machine a `chiplet.system` attribute describes (inverse of system_attr)."""
-    return attr.spec
 
 
 def model_spec(attr: ModelAttr) -> presets.ModelSpec:
@@ -862,7 +853,7 @@ def check_limits(module: ModuleOp, filename: str) -> None:
 def build_module(program: MoeProgram) -> ModuleOp:
     """The moe-level IR of a resolved `.moe` program."""
     attributes: dict[str, Attribute] = {
-        SYSTEM_ATTR_NAME: system_attr(program.system),
+        SYSTEM_ATTR_NAME: SystemAttr(program.system),
         ROUTING_SOURCE_ATTR: StringAttr(program.routing_source),
     }
     layer = LayerOp("layer0", model_attr(program.model), program.routing)
