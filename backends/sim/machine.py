@@ -83,6 +83,7 @@ class Machine:
         return tuple(index[hop] for hop in zip(path, path[1:], strict=False))
 
     def route_table(self) -> list[list[tuple[int, ...]]]:
+        """Every route at once, by [source][destination] (`route` gives one, as needed)."""
         n = self.num_chiplets
         return [[self.route(s, d) for d in range(n)] for s in range(n)]
 
