@@ -182,7 +182,8 @@ def _header(module: ModuleOp, programs: ModuleCode, chiplet: int) -> list[str]:
         row, col = system.coords(chiplet)
         lines.append(
             f'; chiplet {chiplet} at row {row}, col {col} of "{system.system_name.data}" '
-            f"({system.rows.data}x{system.cols.data} mesh, {system.sram_bytes.data} B SRAM)"
+            f"({system.rows.data}x{system.cols.data} {system.spec.topology}, "
+            f"{system.sram_bytes.data} B SRAM)"
         )
     if layer is not None:
         m = layer.model
@@ -237,7 +238,7 @@ def manifest(module: ModuleOp, programs: ModuleCode, files: dict[int, str]) -> d
             "name": system.system_name.data,
             "mesh": [system.rows.data, system.cols.data],
             "sram_bytes": system.sram_bytes.data,
-            "ddr": [{"gbps": g, "chiplet": c} for g, c in system.ddr],
+            "ddr": [{"gbps": g, "chiplet": c} for g, c in system.spec.ddr],
         }
     if layer is not None:
         m = layer.model

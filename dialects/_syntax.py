@@ -53,9 +53,11 @@ def checked_parameters(
     """Verify parsed attribute parameters now, so an error points at the attribute's text.
 
     xDSL verifies an attribute after its parser returns, and that error carries no location.
+    The check is called here explicitly: `--disable-verify` turns off xDSL's own verification of
+    attributes (for the rest of the process), but never the checks of the values read.
     """
     try:
-        cls.new(params)
+        cls.new(params).verify()
     except VerifyException as error:
         parser.raise_error(str(error), start, end_of_parsed(parser, start))
     return params

@@ -2,12 +2,12 @@
 
 The machine is described by one `#chiplet.system<...>` attribute, attached to the module as
 `chiplet.system`, so that every pass and test is a pure function of its input file. Chiplets are
-named by their row-major id `row * cols + col` on the `rows x cols` mesh.
+named by their row-major id `row * cols + col` on the `rows x cols` grid.
 
 ```mlir
-builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", mesh 2x2,
+builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", rows 2, cols 2,
     clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608,
-    ddr [25.6 at 0, 25.6 at 1, 25.6 at 3, 25.6 at 2], d2d_gbps 288.0, hop_latency 10,
+    ddr [25.6 at 0, 25.6 at 1, 25.6 at 3, 25.6 at 2], d2d_gbps 288.0, hop_latency_cycles 10,
     element_bytes 1, slice_buffers 12>} {
   chiplet.slice expert 3 slice 1 of 4 bytes 98304
   chiplet.stream expert 3 slice 1 stops array<i64: 0, 1, 3>
@@ -15,8 +15,11 @@ builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", mesh 2x
 }
 ```
 
-Units: `clock_ghz` in GHz, `ddr` and `d2d_gbps` in GB/s (1e9 bytes per second), `sram_bytes` and
-`bytes` in bytes, `hop_latency` in clock cycles per D2D hop.
+The attribute's fields, their units, ranges and text are those of the field table,
+`SYSTEM_FIELDS` in `dialects/machine.py`: the system's name, then `FIELD VALUE` pairs (any order
+when read, table order when printed). `topology` and `links` may be left out (a mesh without
+listed links) and are printed only when they differ from that:
+`#chiplet.system<"pkg", rows 1, cols 3, topology custom, ..., links [0-1, 1-2 at 144.0], ...>`.
 
 The ops are the compiler's intermediate vocabulary:
 
@@ -32,8 +35,6 @@ from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
     DenseArrayBase,
-    FloatData,
-    IntAttr,
     IntegerAttr,
     ModuleOp,
     StringAttr,
@@ -50,176 +51,90 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from dialects._syntax import (
-    checked_parameters,
-    format_float,
-    parse_fields,
-    parse_positive_int,
-    parse_real,
-    print_fields,
-)
+from dialects._syntax import checked_parameters, end_of_parsed, print_fields
+from dialects.interconnect import Interconnect
+from dialects.machine import SYSTEM_FIELDS, MachineError, SystemSpec, validate_system
 
 SYSTEM_ATTR_NAME = "chiplet.system"
 
 
-@irdl_attr_definition
+def _parameter_types() -> dict[str, type[Attribute]]:
+    """The attribute's parameters: the machine's name, then one per field of the table."""
+    fields = {name: field.kind.attr_type for name, field in SYSTEM_FIELDS.items()}
+    return {"system_name": StringAttr, **fields}
+
+
+@irdl_attr_definition(init=False)
 class SystemAttr(ParametrizedAttribute):
-    """A multi-chiplet machine: mesh, engines, SRAM, DDR channels and D2D links."""
+    """A multi-chiplet machine: its name and one parameter per field of `SYSTEM_FIELDS`
+    (`dialects/machine.py`), in table order. Built from and read as a `SystemSpec`."""
 
     name = "chiplet.system"
 
-    system_name: StringAttr
-    rows: IntAttr
-    cols: IntAttr
-    clock_ghz: FloatData
-    ops_per_cycle: IntAttr
-    sram_bytes: IntAttr
-    ddr_gbps: ArrayAttr[FloatData]
-    ddr_chiplets: ArrayAttr[IntAttr]
-    d2d_gbps: FloatData
-    hop_latency: IntAttr
-    element_bytes: IntAttr
-    slice_buffers: IntAttr
+    __annotations__ = _parameter_types()
 
-    def __init__(
-        self,
-        system_name: str,
-        *,
-        rows: int,
-        cols: int,
-        clock_ghz: float,
-        ops_per_cycle: int,
-        sram_bytes: int,
-        ddr: list[tuple[float, int]],
-        d2d_gbps: float,
-        hop_latency: int,
-        element_bytes: int,
-        slice_buffers: int,
-    ):
-        super().__init__(
-            StringAttr(system_name),
-            IntAttr(rows),
-            IntAttr(cols),
-            FloatData(float(clock_ghz)),
-            IntAttr(ops_per_cycle),
-            IntAttr(sram_bytes),
-            ArrayAttr([FloatData(float(gbps)) for gbps, _ in ddr]),
-            ArrayAttr([IntAttr(chiplet) for _, chiplet in ddr]),
-            FloatData(float(d2d_gbps)),
-            IntAttr(hop_latency),
-            IntAttr(element_bytes),
-            IntAttr(slice_buffers),
-        )
+    def __init__(self, spec: SystemSpec):
+        super().__init__(*_parameters(spec))
 
     # -- syntax -------------------------------------------------------------------------------
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser):
-        def mesh() -> tuple[int, int]:
-            # `2x2` lexes as the integer 2 followed by the bare identifier `x2`.
-            rows = parse_positive_int(parser, "mesh rows")
-            cols_token = parser.parse_identifier()
-            if not (cols_token.startswith("x") and cols_token[1:].isdigit()):
-                parser.raise_error(f"expected mesh as ROWSxCOLS, got '{rows}{cols_token}'")
-            return rows, int(cols_token[1:])
-
-        def ddr() -> list[tuple[float, int]]:
-            def channel() -> tuple[float, int]:
-                gbps = parse_real(parser)
-                parser.parse_keyword("at", " between a DDR channel's GB/s and its chiplet")
-                return gbps, parse_positive_int(parser, "the DDR channel's chiplet")
-
-            return parser.parse_comma_separated_list(parser.Delimiter.SQUARE, channel)
-
+        """`<"NAME", FIELD VALUE, ...>`: every field once, in any order; optional fields may be
+        left out (they take their default)."""
         start = parser.pos
         with parser.in_angle_brackets():
             system_name = parser.parse_str_literal(" for the system name")
-            parser.parse_punctuation(",")
-            f = parse_fields(
-                parser,
-                {
-                    "mesh": mesh,
-                    "clock_ghz": lambda: parse_real(parser),
-                    "ops_per_cycle": lambda: parse_positive_int(parser, "ops_per_cycle"),
-                    "sram_bytes": lambda: parse_positive_int(parser, "sram_bytes"),
-                    "ddr": ddr,
-                    "d2d_gbps": lambda: parse_real(parser),
-                    "hop_latency": lambda: parse_positive_int(parser, "hop_latency"),
-                    "element_bytes": lambda: parse_positive_int(parser, "element_bytes"),
-                    "slice_buffers": lambda: parse_positive_int(parser, "slice_buffers"),
-                },
+            values: dict[str, object] = {}
+            while parser.parse_optional_punctuation(","):
+                _parse_field(parser, values)
+        missing = [n for n, f in SYSTEM_FIELDS.items() if n not in values and not f.optional]
+        if missing:
+            parser.raise_error(
+                "the system lacks the field(s) " + ", ".join(missing),
+                start,
+                end_of_parsed(parser, start),
             )
-        rows, cols = f["mesh"]
-        channels = f["ddr"]
-        params = (
-            StringAttr(system_name),
-            IntAttr(rows),
-            IntAttr(cols),
-            FloatData(f["clock_ghz"]),
-            IntAttr(f["ops_per_cycle"]),
-            IntAttr(f["sram_bytes"]),
-            ArrayAttr([FloatData(g) for g, _ in channels]),
-            ArrayAttr([IntAttr(c) for _, c in channels]),
-            FloatData(f["d2d_gbps"]),
-            IntAttr(f["hop_latency"]),
-            IntAttr(f["element_bytes"]),
-            IntAttr(f["slice_buffers"]),
-        )
-        return checked_parameters(cls, parser, start, params)
+        spec = SystemSpec(name=system_name, **values)
+        return checked_parameters(cls, parser, start, _parameters(spec))
 
     def print_parameters(self, printer: Printer) -> None:
-        ddr = ", ".join(f"{format_float(g)} at {c}" for g, c in self.ddr)
+        spec = self.spec
+        fields = [
+            (name, field.kind.text(getattr(spec, name)))
+            for name, field in SYSTEM_FIELDS.items()
+            if not field.optional or getattr(spec, name) != field.default
+        ]
         with printer.in_angle_brackets():
-            printer.print_string_literal(self.system_name.data)
+            printer.print_string_literal(spec.name)
             printer.print_string(", ")
-            print_fields(
-                printer,
-                [
-                    ("mesh", f"{self.rows.data}x{self.cols.data}"),
-                    ("clock_ghz", format_float(self.clock_ghz.data)),
-                    ("ops_per_cycle", str(self.ops_per_cycle.data)),
-                    ("sram_bytes", str(self.sram_bytes.data)),
-                    ("ddr", f"[{ddr}]"),
-                    ("d2d_gbps", format_float(self.d2d_gbps.data)),
-                    ("hop_latency", str(self.hop_latency.data)),
-                    ("element_bytes", str(self.element_bytes.data)),
-                    ("slice_buffers", str(self.slice_buffers.data)),
-                ],
-            )
+            print_fields(printer, fields)
 
     # -- meaning ------------------------------------------------------------------------------
 
     def verify(self) -> None:
-        positive_ints = ("rows", "cols", "ops_per_cycle", "sram_bytes", "element_bytes")
-        for key in positive_ints:
-            if getattr(self, key).data <= 0:
-                raise VerifyException(
-                    f"system {key} must be positive, got {getattr(self, key).data}"
-                )
-        for key in ("clock_ghz", "d2d_gbps"):
-            if not getattr(self, key).data > 0:
-                raise VerifyException(
-                    f"system {key} must be positive, got {getattr(self, key).data}"
-                )
-        if self.hop_latency.data < 0:
-            raise VerifyException(f"system hop_latency must be >= 0, got {self.hop_latency.data}")
-        if self.slice_buffers.data < 2:
-            raise VerifyException(
-                f"system slice_buffers must be at least 2 (one to compute, one to receive), "
-                f"got {self.slice_buffers.data}"
-            )
-        if not self.ddr_gbps.data:
-            raise VerifyException("system needs at least one DDR channel")
-        if len(self.ddr_gbps.data) != len(self.ddr_chiplets.data):
-            raise VerifyException("system DDR bandwidth and chiplet lists differ in length")
-        for index, (gbps, chiplet) in enumerate(self.ddr):
-            if not gbps > 0:
-                raise VerifyException(f"DDR channel {index} bandwidth must be positive, got {gbps}")
-            if not 0 <= chiplet < self.num_chiplets:
-                raise VerifyException(
-                    f"DDR channel {index} attaches to chiplet {chiplet}, but the {self.rows.data}x"
-                    f"{self.cols.data} mesh has chiplets 0..{self.num_chiplets - 1}"
-                )
+        try:
+            validate_system(self.spec)
+        except MachineError as error:
+            raise VerifyException(str(error)) from None
+
+    @property
+    def spec(self) -> SystemSpec:
+        """The machine as plain values (made once per attribute)."""
+        if "_spec" not in self.__dict__:
+            values = {
+                name: field.kind.from_attr(getattr(self, name))
+                for name, field in SYSTEM_FIELDS.items()
+            }
+            self.__dict__["_spec"] = SystemSpec(name=self.system_name.data, **values)
+        return self.__dict__["_spec"]
+
+    @property
+    def interconnect(self) -> Interconnect:
+        """The D2D links as a graph, with hop distances and routes (made once per attribute)."""
+        if "_interconnect" not in self.__dict__:
+            self.__dict__["_interconnect"] = Interconnect(self.spec)
+        return self.__dict__["_interconnect"]
 
     @property
     def num_chiplets(self) -> int:
@@ -227,25 +142,32 @@ class SystemAttr(ParametrizedAttribute):
 
     def with_sram(self, sram_bytes: int) -> SystemAttr:
         """The same machine with `sram_bytes` of SRAM per chiplet."""
-        names = [name for name, _ in self.get_irdl_definition().parameters]
-        changed = {"sram_bytes": IntAttr(sram_bytes)}
-        params = zip(names, self.parameters, strict=True)
-        return SystemAttr.new(tuple(changed.get(name, value) for name, value in params))
-
-    @property
-    def ddr(self) -> list[tuple[float, int]]:
-        """(GB/s, attached chiplet) of every DDR channel, in channel order."""
-        return [
-            (g.data, c.data)
-            for g, c in zip(self.ddr_gbps.data, self.ddr_chiplets.data, strict=True)
-        ]
+        return SystemAttr(self.spec.replace(sram_bytes=sram_bytes))
 
     def coords(self, chiplet: int) -> tuple[int, int]:
+        """(row, column) of a chiplet on the grid."""
         return divmod(chiplet, self.cols.data)
 
     def hops(self, src: int, dst: int) -> int:
-        (r0, c0), (r1, c1) = self.coords(src), self.coords(dst)
-        return abs(r0 - r1) + abs(c0 - c1)
+        """D2D links crossed on a shortest path from `src` to `dst` (`dialects/interconnect.py`)."""
+        return self.interconnect.distances[src][dst]
+
+
+def _parameters(spec: SystemSpec) -> tuple[Attribute, ...]:
+    values = (field.kind.to_attr(getattr(spec, name)) for name, field in SYSTEM_FIELDS.items())
+    return (StringAttr(spec.name), *values)
+
+
+def _parse_field(parser: AttrParser, values: dict[str, object]) -> None:
+    """One `FIELD VALUE` pair into `values`; an unknown or repeated field is an error there."""
+    start = parser.pos
+    key = parser.parse_identifier(context_msg=" (a system field)")
+    if key not in SYSTEM_FIELDS:
+        known = ", ".join(SYSTEM_FIELDS)
+        parser.raise_error(f"unknown system field '{key}'; fields: {known}", start, parser.pos)
+    if key in values:
+        parser.raise_error(f"system field '{key}' given twice", start, parser.pos)
+    values[key] = SYSTEM_FIELDS[key].kind.read(parser)
 
 
 def system_of(op: Operation) -> SystemAttr | None:

@@ -21,6 +21,7 @@ import math
 import os
 import re
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -40,7 +41,7 @@ from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.moe import LayerOp, ModelAttr
 from fsedp_compiler import limits, pipelines, presets, routing
 from fsedp_compiler.errors import FsedpError, decode_utf8, split_lines
-from fsedp_compiler.presets import is_int
+from fsedp_compiler.presets import MachineError, is_int
 from fsedp_compiler.record import record
 
 ROUTING_SOURCE_ATTR = "fsedp.routing"
@@ -161,6 +162,11 @@ class _ToBlocks(lark.Transformer):
     def channel(self, meta, children):
         gbps, chiplet = children
         return Value(presets.DdrChannel(_as_float(_number(gbps)), _number(chiplet)), _loc(meta))
+
+    def link(self, meta, children):
+        a, b, gbps = children
+        at = None if gbps is None else _as_float(_number(gbps))
+        return Value(presets.Link(_number(a), _number(b), at), _loc(meta))
 
     def keyword_arg(self, meta, children):
         key, value = children
@@ -357,6 +363,7 @@ def _describe_expected(error: lark.exceptions.UnexpectedInput) -> str:
         "STRATEGY": "'strategy'",
         "FROM": "'from'",
         "AT": "'at'",
+        "MINUS": "'-'",
         "$END": "end of file",
     }
     readable = sorted({names.get(e, e) for e in expected})
@@ -460,10 +467,11 @@ class _Resolver:
     # -- system and model ----------------------------------------------------------------------
 
     def system(self, block: Block) -> presets.SystemSpec:
+        known = ("name", *presets.SYSTEM_FIELDS)  # the field table, and the machine's name
         if block.source is None:
-            return self._spec_from_fields(block, presets.SystemSpec, presets.SYSTEM_FIELDS)
+            return self._spec_from_fields(block, presets.SystemSpec, known)
         base = self._preset(block.source, presets.get_system)
-        return self._override(block, base, presets.SYSTEM_FIELDS)
+        return self._override(block, base, known)
 
     def model(self, block: Block) -> presets.ModelSpec:
         if block.source is None:
@@ -484,7 +492,7 @@ class _Resolver:
         except FsedpError as error:
             raise _located(error.message, source.loc) from None
 
-    def _checked_fields(self, block: Block, known: dict) -> dict[str, Field]:
+    def _checked_fields(self, block: Block, known: Collection[str]) -> dict[str, Field]:
         fields: dict[str, Field] = {}
         for item in block.fields:
             if item.name not in known:
@@ -497,7 +505,7 @@ class _Resolver:
             fields[item.name] = item
         return fields
 
-    def _spec_from_fields(self, block: Block, spec_type, known: dict):
+    def _spec_from_fields(self, block: Block, spec_type, known: Collection[str]):
         fields = self._checked_fields(block, known)
         required = [
             f.name
@@ -518,7 +526,7 @@ class _Resolver:
         fields_values |= {name: self._field_value(block, f) for name, f in fields.items()}
         return self._validated(block, fields, lambda: spec_type(**fields_values))
 
-    def _override(self, block: Block, base, known: dict):
+    def _override(self, block: Block, base, known: Collection[str]):
         fields = self._checked_fields(block, known)
         values = {name: self._field_value(block, f) for name, f in fields.items()}
         return self._validated(block, fields, lambda: presets.with_overrides(base, values))
@@ -528,33 +536,25 @@ class _Resolver:
             spec = build()
             spec.validate()
             return spec
-        except (FsedpError, TypeError) as error:
+        except (FsedpError, MachineError, TypeError) as error:
             message = error.message if isinstance(error, FsedpError) else str(error)
             raise _located(message, _blamed(fields, message, block.loc)) from None
 
     def _field_value(self, block: Block, item: Field) -> Any:
         data = item.value.data
-        if item.name == "ddr":
-            channels = data if isinstance(data, list) else None
-            if channels is None or not all(
-                isinstance(c.data, presets.DdrChannel) for c in channels
-            ):
-                raise _located(
-                    "ddr expects a list of channels such as [25.6 at 0, 25.6 at 3] "
-                    "(GB/s at chiplet)",
-                    item.value.loc,
-                )
-            return tuple(c.data for c in channels)
         if item.name == "name":
             return self._text(item.value, "name")
-        expected = "a number" if item.name in ("clock_ghz", "d2d_gbps") else "an integer"
-        is_number = isinstance(data, (int, float)) and not isinstance(data, bool)
-        if not is_number or (expected == "an integer" and not isinstance(data, int)):
+        if block.kind == "system":  # the field table says what each field takes
+            kind = presets.SYSTEM_FIELDS[item.name].kind
+            expected, value = kind.expects, kind.from_moe(_plain(item.value))
+        else:
+            expected, value = "an integer", data if is_int(data) else None
+        if value is None:
             raise _located(
                 f"{block.kind} field '{item.name}' expects {expected}, got {_show(data)}",
                 item.value.loc,
             )
-        return _as_float(data) if expected == "a number" else data
+        return value
 
     def _text(self, value: Value, what: str) -> str:
         if isinstance(value.data, Name):
@@ -684,14 +684,14 @@ class _Resolver:
 
 
 def _blamed(fields: dict[str, Field], message: str, default: Loc) -> Loc:
-    """Where the field a validation message names was written; a DDR channel's own position
-    for 'ddr[i]...'."""
+    """Where the field a validation message names was written; a list entry's own position
+    for 'ddr[i]...' or 'links[i]...'."""
     for name, item in fields.items():
-        if f"'{name}" not in message:
+        if f"'{name}'" not in message and f"'{name}[" not in message:
             continue
-        channel = re.search(r"'ddr\[(\d+)\]", message)
-        if channel and isinstance(item.value.data, list):
-            return item.value.data[int(channel.group(1))].loc
+        entry = re.search(rf"'{name}\[(\d+)\]", message)
+        if entry and isinstance(item.value.data, list):
+            return item.value.data[int(entry.group(1))].loc
         return item.value.loc
     return default
 
@@ -713,6 +713,8 @@ def _show(data: Any) -> str:
         return "a list"
     if isinstance(data, presets.DdrChannel):
         return f"{data.gbps} at {data.chiplet}"
+    if isinstance(data, presets.Link):
+        return f"{data.a}-{data.b}" + ("" if data.gbps is None else f" at {data.gbps}")
     return json.dumps(data)
 
 
@@ -794,7 +796,7 @@ def _id_array(table: list[list], loc: Loc) -> np.ndarray:
 
 def _option_value(value: Value) -> Any:
     data = value.data
-    if isinstance(data, (Call, presets.DdrChannel)):
+    if isinstance(data, (Call, presets.DdrChannel, presets.Link)):
         raise _located(
             f"strategy options take numbers, names, strings or lists, got {_show(data)}", value.loc
         )
@@ -806,22 +808,6 @@ def _option_value(value: Value) -> Any:
 # -- IR construction --------------------------------------------------------------------------
 
 
-def system_attr(system: presets.SystemSpec) -> SystemAttr:
-    return SystemAttr(
-        system.name,
-        rows=system.rows,
-        cols=system.cols,
-        clock_ghz=system.clock_ghz,
-        ops_per_cycle=system.ops_per_cycle,
-        sram_bytes=system.sram_bytes,
-        ddr=[(c.gbps, c.chiplet) for c in system.ddr],
-        d2d_gbps=system.d2d_gbps,
-        hop_latency=system.hop_latency_cycles,
-        element_bytes=system.element_bytes,
-        slice_buffers=system.slice_buffers,
-    )
-
-
 def model_attr(model: presets.ModelSpec) -> ModelAttr:
     return ModelAttr(
         model.name,
@@ -831,23 +817,6 @@ def model_attr(model: presets.ModelSpec) -> ModelAttr:
         shared=model.shared,
         top_k=model.top_k,
         bytes=model.element_bytes,
-    )
-
-
-def system_spec(attr: SystemAttr) -> presets.SystemSpec:
-    """The machine a `chiplet.system` attribute describes, as a spec (inverse of system_attr)."""
-    return presets.SystemSpec(
-        name=attr.system_name.data,
-        rows=attr.rows.data,
-        cols=attr.cols.data,
-        clock_ghz=attr.clock_ghz.data,
-        ops_per_cycle=attr.ops_per_cycle.data,
-        sram_bytes=attr.sram_bytes.data,
-        ddr=tuple(presets.DdrChannel(gbps, chiplet) for gbps, chiplet in attr.ddr),
-        d2d_gbps=attr.d2d_gbps.data,
-        hop_latency_cycles=attr.hop_latency.data,
-        element_bytes=attr.element_bytes.data,
-        slice_buffers=attr.slice_buffers.data,
     )
 
 
@@ -866,13 +835,11 @@ def model_spec(attr: ModelAttr) -> presets.ModelSpec:
 
 
 def check_limits(module: ModuleOp, filename: str) -> None:
-    """For a module read from MLIR text: what the .moe front end checks of the machine and the
-    layers (finite numbers within the limits, README: Limits), which the dialects' verifiers do
-    not, so that the passes and the simulator never see inf, NaN or a 10^23-chiplet mesh."""
+    """For a module read from MLIR text: what the .moe front end checks of the layers (finite
+    numbers within the limits, README: Limits), which the dialects' verifiers do not, so that
+    the passes and the simulator never see inf, NaN or a 10^9-expert model. (The machine's
+    attribute checks itself against the field table when it is read.)"""
     try:
-        system = module.attributes.get(SYSTEM_ATTR_NAME)
-        if isinstance(system, SystemAttr):
-            system_spec(system).validate()
         for op in module.walk():
             if isinstance(op, LayerOp):
                 model_spec(op.model).validate()
@@ -886,7 +853,7 @@ def check_limits(module: ModuleOp, filename: str) -> None:
 def build_module(program: MoeProgram) -> ModuleOp:
     """The moe-level IR of a resolved `.moe` program."""
     attributes: dict[str, Attribute] = {
-        SYSTEM_ATTR_NAME: system_attr(program.system),
+        SYSTEM_ATTR_NAME: SystemAttr(program.system),
         ROUTING_SOURCE_ATTR: StringAttr(program.routing_source),
     }
     layer = LayerOp("layer0", model_attr(program.model), program.routing)

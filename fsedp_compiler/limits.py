@@ -6,33 +6,31 @@ are far above every model and machine of the study (DESIGN.md §4-5) and chosen 
 at the limit still compiles and simulates on a workstation; nothing is clamped or rounded.
 """
 
+from dialects.machine import GBPS_RANGE
+from dialects.machine import SYSTEM_FIELDS as _SYSTEM
+
 # -- the machine (system fields) ---------------------------------------------------------------
 
-# chiplets per mesh row and per mesh column: up to 16x16 = 256 chiplets. The study's meshes are
-# 2x2 to 4x4; XY routes and per-chiplet programs grow with the square of the chiplet count.
-MAX_MESH_SIDE = 16
-# bytes of SRAM per chiplet: 1 TiB, far above any SRAM; keeps byte sums well inside 64 bits.
-MAX_SRAM_BYTES = 2**40
-# matrix-engine ops per cycle per chiplet: 16M (a whole H100 does about 0.5M per cycle).
-MAX_OPS_PER_CYCLE = 2**24
-# cycles added per D2D hop: 1M cycles (1 ms at 1 GHz); simulated times stay exact in a float.
-MAX_HOP_LATENCY_CYCLES = 2**20
-# micro-slice buffers per chiplet: 4096, more than the slices of 256 experts at 16 per expert.
-MAX_SLICE_BUFFERS = 4096
-# DDR channels: 1024, four per chiplet of the largest mesh.
-MAX_DDR_CHANNELS = 1024
-# GHz, inclusive range of the chiplet clock: 1 MHz to 100 GHz.
-CLOCK_GHZ_RANGE = (0.001, 100.0)
-# GB/s, inclusive range of a DDR channel's and a D2D link's bandwidth: 1 MB/s to 1 PB/s. The low
-# end also keeps bytes / bandwidth finite (a denormal bandwidth would make latencies inf or NaN).
-BANDWIDTH_GBPS_RANGE = (0.001, 1e6)
+# Every system field's range, with why it ends there, is a row of the field table
+# (dialects/machine.py, SYSTEM_FIELDS), from which validation, the IR and the README's table are
+# derived. The names below read it for the code and tests that quote a limit.
+MAX_MESH_SIDE = _SYSTEM["rows"].kind.high
+MAX_SRAM_BYTES = _SYSTEM["sram_bytes"].kind.high
+MAX_OPS_PER_CYCLE = _SYSTEM["ops_per_cycle"].kind.high
+MAX_HOP_LATENCY_CYCLES = _SYSTEM["hop_latency_cycles"].kind.high
+MAX_SLICE_BUFFERS = _SYSTEM["slice_buffers"].kind.high
+MAX_DDR_CHANNELS = _SYSTEM["ddr"].kind.most
+MAX_LINKS = _SYSTEM["links"].kind.most
+CLOCK_GHZ_RANGE = (_SYSTEM["clock_ghz"].kind.low, _SYSTEM["clock_ghz"].kind.high)
+BANDWIDTH_GBPS_RANGE = GBPS_RANGE
 
 # -- the model and the workload ----------------------------------------------------------------
 
 # elements, hidden (D) and expert FFN (F) dimensions: 64K; the largest published MoE has 7168.
 MAX_DIMENSION = 65536
-# bytes per weight or activation element: up to 8 (fp64); the study uses 1 (int8).
-MAX_ELEMENT_BYTES = 8
+# bytes per weight or activation element: up to 8 (fp64); the study uses 1 (int8). The system's
+# element_bytes has the same limit (its row in the field table).
+MAX_ELEMENT_BYTES = _SYSTEM["element_bytes"].kind.high
 # routed experts per layer: 4096; DeepSeek-V3 has 256.
 MAX_EXPERTS = 4096
 # shared experts per layer: 64; published models have at most 2.

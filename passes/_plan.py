@@ -451,7 +451,7 @@ def compute_balance(module: ModuleOp, layer: Layer) -> float:
     counts = np.array(list(computed_tokens(module, layer).values()), dtype=np.float64)
     per_token = 2 * 3 * layer.hidden * layer.ffn / system.ops_per_cycle.data
     compute = float(counts.sum(axis=0).max()) * per_token
-    ddr_bytes_per_cycle = sum(gbps for gbps, _ in system.ddr) / system.clock_ghz.data
+    ddr_bytes_per_cycle = sum(gbps for gbps, _ in system.spec.ddr) / system.clock_ghz.data
     ddr = len(counts) * 3 * layer.hidden * layer.ffn * layer.weight_bytes / ddr_bytes_per_cycle
     if compute <= 0 or ddr <= 0:
         return 0.0

@@ -11,8 +11,9 @@ Each slice is loaded through one DDR channel; the pass stores the channel of eve
 - `per-expert`: all slices of an expert on one channel, experts dealt round-robin in order of
   their first slice in the stream.
 - `nearest` (needs `place-experts`): each slice of a routed expert from the channel whose
-  attached chiplet is fewest hops from the expert's home, ties to the channel with fewer bytes
-  so far; slices of shared experts (computed everywhere) to the channel with fewest bytes.
+  attached chiplet is fewest hops (D2D links of the interconnect, `SystemAttr.hops`) from the
+  expert's home, ties to the channel with fewer bytes so far; slices of shared experts
+  (computed everywhere) to the channel with fewest bytes.
 
 Channel-parallel loading: each channel loads its own slices in priority order, and the pass
 then rewrites `order` into the issue order, the order in which every program visits its slices
@@ -104,7 +105,7 @@ class DistributeSlicesPass(FsedpPass):
                 "mode=nearest needs expert homes; run place-experts first (it belongs to "
                 "the ep and hydra pipelines)"
             )
-        attached = [chiplet for _, chiplet in layer.system.ddr]
+        attached = [chiplet for _, chiplet in layer.system.spec.ddr]
         channel_bytes = [0] * count
         result = []
         for ref in stream:
@@ -129,7 +130,7 @@ def issue_order(
     stream position. A channel's start times only grow along its queue, so its order is kept.
     Under expert parallelism with rounds a home's round starts no earlier than its previous
     round's loads, so the rounds of a home stay one after the other as the stream has them."""
-    bytes_per_cycle = [gbps / layer.system.clock_ghz.data for gbps, _ in layer.system.ddr]
+    bytes_per_cycle = [gbps / layer.system.clock_ghz.data for gbps, _ in layer.system.spec.ddr]
     busy = [0.0] * len(bytes_per_cycle)
     latest: dict[tuple[int, int], float] = {}  # (home, round) -> latest start so far
     starts = []

@@ -140,7 +140,7 @@ def _paced(units: list[_Unit], layer: Layer) -> list[tuple[ExpertOp, int, int]]:
     2·r_k·(z_k · a): one product of the (units x chiplets) matrix z with a per step.
     """
     system = layer.system
-    ddr_bytes_per_cycle = sum(gbps for gbps, _ in system.ddr) / system.clock_ghz.data
+    ddr_bytes_per_cycle = sum(gbps for gbps, _ in system.spec.ddr) / system.clock_ghz.data
     row_bytes = 3 * layer.hidden * layer.weight_bytes
     row_ops = 2 * 3 * layer.hidden
     counts = np.array([unit.counts for unit in units], dtype=np.float64)  # units x chiplets

@@ -57,7 +57,9 @@ def expert_times(layer: Layer, expert: int) -> tuple[float, float]:
     """Cycles to load one expert at a chiplet's fair share (1/C) of the DDR bandwidth, and to
     compute it for all its tokens."""
     system = layer.system
-    share_bytes_per_cycle = sum(g for g, _ in system.ddr) / layer.chiplets / system.clock_ghz.data
+    share_bytes_per_cycle = (
+        sum(g for g, _ in system.spec.ddr) / layer.chiplets / system.clock_ghz.data
+    )
     expert_bytes = 3 * layer.hidden * layer.ffn * layer.weight_bytes
     ops = 2 * 3 * layer.hidden * layer.ffn * int(layer.token_counts[expert])
     return expert_bytes / share_bytes_per_cycle, ops / system.ops_per_cycle.data
@@ -77,7 +79,7 @@ class PlaceExpertsPass(FsedpPass):
         if self.policy == "round-robin":
             homes = [e % layer.chiplets for e in range(layer.experts)]
         elif self.policy == "nearest-ddr":
-            holders = sorted({chiplet for _, chiplet in layer.system.ddr})
+            holders = sorted({chiplet for _, chiplet in layer.system.spec.ddr})
             homes = [holders[e % len(holders)] for e in range(layer.experts)]
         else:
             homes = self._hydra(op, layer)

@@ -146,7 +146,7 @@ class VirtualizePass(FsedpPass):
 
     def _check_channels(self, layer: Layer, experts: list[ExpertOp]) -> None:
         system = layer.system
-        ddr = system.ddr
+        ddr = system.spec.ddr
         if not ddr:
             raise self.error("the system has no DDR channel, so no slice can be loaded")
         for index, (_, chiplet) in enumerate(ddr):

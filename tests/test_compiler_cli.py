@@ -240,6 +240,7 @@ def test_emit_programs_needs_compiled_input(tiny: str, tmp_path: Path, capsys) -
 
 def _verifications(monkeypatch, capsys, args: list[str]) -> int:
     from xdsl.dialects.builtin import ModuleOp
+    from xdsl.ir import Attribute
 
     calls = []
     verify = ModuleOp.verify
@@ -249,6 +250,8 @@ def _verifications(monkeypatch, capsys, args: list[str]) -> int:
         return verify(self, *rest, **options)
 
     monkeypatch.setattr(ModuleOp, "verify", counted)
+    # xDSL's --disable-verify replaces Attribute.__post_init__ for good: restore it afterwards.
+    monkeypatch.setattr(Attribute, "__post_init__", Attribute.__post_init__)
     code, _, err = _run(args, capsys)
     assert code == 0, err
     return len(calls)

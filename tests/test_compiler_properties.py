@@ -1,4 +1,5 @@
-"""Properties of the compiled programs over random small models, routings, meshes and options.
+"""Properties of the compiled programs over random small models, routings, machines (meshes,
+tori and rings) and options.
 
 For every strategy the programs must (checked here independently of `verify-programs`):
 - apply each slice of each expert a token uses to that token exactly once, and nothing else;
@@ -20,6 +21,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from dialects import cisa
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
+from dialects.machine import DdrChannel, SystemSpec
 from dialects.moe import LayerOp, ModelAttr
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.pipelines import PIPELINES, compile_module
@@ -47,19 +49,21 @@ def layers(draw) -> tuple[ModuleOp, dict[str, object]]:
         shared=draw(st.integers(0, 2)),
         top_k=top_k,
     )
-    system = SystemAttr(
-        "random",
+    spec = SystemSpec(
+        name="random",
         rows=rows,
         cols=cols,
+        topology=draw(st.sampled_from(["mesh", "torus", "ring"])),
         clock_ghz=1.0,
         ops_per_cycle=64,
         sram_bytes=draw(st.integers(1500, 8192)),
-        ddr=[(10.0, chiplet) for chiplet in channels],
+        ddr=tuple(DdrChannel(10.0, chiplet) for chiplet in channels),
         d2d_gbps=10.0,
-        hop_latency=1,
+        hop_latency_cycles=1,
         element_bytes=1,
         slice_buffers=draw(st.integers(2, 6)),
     )
+    system = SystemAttr(spec)
     module = ModuleOp([LayerOp("layer0", model, routing)], attributes={SYSTEM_ATTR_NAME: system})
     options: dict[str, object] = {
         "slices": draw(st.integers(0, ffn)),

@@ -94,7 +94,8 @@ def test_build_module_carries_everything(tmp_path: Path) -> None:
     assert module.attributes["fsedp.strategy"].data == "fsedp-paired"
     assert module.attributes["fsedp.strategy_options"].data["slices"].value.data == 4
     system = module.attributes["chiplet.system"]
-    assert system.num_chiplets == 4 and system.ddr == [(25.6, 0), (25.6, 1), (25.6, 2), (25.6, 3)]
+    assert system.num_chiplets == 4
+    assert system.spec.ddr == ((25.6, 0), (25.6, 1), (25.6, 2), (25.6, 3))
 
 
 @pytest.mark.parametrize(
@@ -169,7 +170,7 @@ def test_build_module_carries_everything(tmp_path: Path) -> None:
             33,
             "system field 'sram_bytes' expects an integer, got 1.5",
         ),
-        ("system paper-2x2 { ddr = 3 }", 1, 26, "ddr expects a list of channels"),
+        ("system paper-2x2 { ddr = 3 }", 1, 26, "system field 'ddr' expects a list of channels"),
         ("system paper-2x2 { clock_ghz = 1e999 }", 1, 32, "number 1e999 is out of range"),
         ("system paper-2x2 { ddr = [1" + "0" * 400 + " at 0] }", 1, 27, "'ddr[0].gbps' is 1000"),
         ("system paper-2x2 { rows = 1" + "0" * 5000 + " }", 1, 27, "5001 digits is too long"),
@@ -459,7 +460,7 @@ def test_integer_lists_as_other_values() -> None:
     error = _error(STRATEGY_HEAD + "strategy ep { slices = [[1, 2]] }")
     assert "option 'slices' expects an integer, got [1, 2]" in error.message
     error = _error("system paper-2x2 { ddr = [[1, 2]] }")
-    assert error.message.startswith("ddr expects a list of channels")
+    assert error.message.startswith("system field 'ddr' expects a list of channels")
     error = _error("system paper-2x2 { name = [[1]] }")
     assert error.message == "name expects a name or a string, got a list"
 
@@ -471,3 +472,9 @@ def test_unterminated_comment_says_so() -> None:
     assert _error("system paper-2x2 / model").message.startswith(
         "syntax error: unexpected character '/'"
     )
+
+
+def test_unknown_system_field_lists_the_field_table() -> None:
+    error = _error("system paper-2x2 { sram = 1 }\nmodel qwen3-30b-a3b")
+    fields = ", ".join(["name", *presets.SYSTEM_FIELDS])
+    assert error.message == f"unknown system field 'sram'; valid fields: {fields}"

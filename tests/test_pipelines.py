@@ -10,7 +10,6 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import (
     BoolAttr,
     DictionaryAttr,
-    IntAttr,
     IntegerAttr,
     ModuleOp,
     StringAttr,
@@ -227,10 +226,7 @@ def test_verifier_names_the_missing_product(strategy: str) -> None:
 @pytest.mark.parametrize("strategy", sorted(PIPELINES))
 def test_verifier_names_chiplet_and_instruction_of_an_sram_overflow(strategy: str) -> None:
     module = compile_module(_tiny(), strategy)
-    system = module.attributes[SYSTEM_ATTR_NAME]
-    params = list(system.parameters)
-    params[5] = IntAttr(100)  # sram_bytes
-    module.attributes[SYSTEM_ATTR_NAME] = SystemAttr.new(tuple(params))
+    module.attributes[SYSTEM_ATTR_NAME] = module.attributes[SYSTEM_ATTR_NAME].with_sram(100)
     message = _verify(module)
     assert "chiplet 0, instruction " in message and "more than the 100 B of SRAM" in message
 

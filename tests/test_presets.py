@@ -4,10 +4,10 @@ import dataclasses
 
 import pytest
 
+from dialects.machine import MachineError
 from fsedp_compiler import limits
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.presets import (
-    DDR_CHANNEL_FIELDS,
     DEFAULT_HOP_LATENCY_CYCLES,
     DEFAULT_SRAM_BYTES,
     MODEL_FIELDS,
@@ -15,10 +15,12 @@ from fsedp_compiler.presets import (
     SYSTEM_FIELDS,
     SYSTEM_PRESETS,
     DdrChannel,
+    Link,
     ModelSpec,
     SystemSpec,
     get_model,
     get_system,
+    paper_mesh,
     with_overrides,
 )
 
@@ -109,6 +111,13 @@ def test_larger_meshes_keep_four_corner_channels_with_more_bandwidth(name, corne
     assert spec.slice_buffers == reference.slice_buffers + 2 * (diameter - 2)
 
 
+def test_paper_2x2_is_the_field_tables_defaults_and_the_study_mesh():
+    spec = get_system("paper-2x2")
+    assert all(getattr(spec, name) == f.default for name, f in SYSTEM_FIELDS.items())
+    assert paper_mesh(2, 25.6, 12) == spec
+    assert spec.topology == "mesh" and spec.links == ()
+
+
 def test_expert_bytes_counts_all_three_matrices():
     assert get_model("qwen3-30b-a3b").expert_bytes == 3 * 2048 * 768
     assert (
@@ -125,13 +134,12 @@ def test_specs_are_frozen():
 # --- field documentation ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "table, cls",
-    [(SYSTEM_FIELDS, SystemSpec), (MODEL_FIELDS, ModelSpec), (DDR_CHANNEL_FIELDS, DdrChannel)],
-)
-def test_field_table_documents_every_field_in_order(table, cls):
-    assert list(table) == [field.name for field in dataclasses.fields(cls)]
-    for name, info in table.items():
+def test_field_tables_document_every_field_in_order():
+    assert ["name", *SYSTEM_FIELDS] == [field.name for field in dataclasses.fields(SystemSpec)]
+    for name, info in SYSTEM_FIELDS.items():
+        assert info.unit and info.meaning and info.source and info.why, name
+    assert list(MODEL_FIELDS) == [field.name for field in dataclasses.fields(ModelSpec)]
+    for name, info in MODEL_FIELDS.items():
         assert info.unit and info.doc and info.source, name
 
 
@@ -234,23 +242,30 @@ def test_unknown_override_field_lists_valid_fields():
         ({"d2d_gbps": 1e7}, "'d2d_gbps' is 10000000.0, outside the range"),
         ({"ops_per_cycle": 0}, "'ops_per_cycle' must be positive"),
         ({"sram_bytes": 0}, "'sram_bytes' must be positive"),
-        ({"ddr": ()}, "'ddr' must be a non-empty tuple"),
-        ({"ddr": [DdrChannel(25.6, 0)]}, "'ddr' must be a non-empty tuple"),
+        ({"ddr": ()}, "'ddr' needs at least one DDR channel, got none"),
+        ({"ddr": ((25.6, 0),)}, "'ddr' must be a tuple of DdrChannel"),
         (
             {"ddr": (DdrChannel(0.0, 0),)},
             "'ddr[0].gbps' is 0.0, outside the range 0.001 to 1000000.0 GB/s",
         ),
         (
             {"ddr": (DdrChannel(25.6, 0), DdrChannel(25.6, 4))},
-            "'ddr[1].chiplet' is 4, outside the 2x2 mesh",
+            "'ddr[1]' names chiplet 4, which is not on the 2x2 grid (chiplet ids 0..3)",
         ),
-        ({"ddr": (DdrChannel(25.6, -1),)}, "'ddr[0].chiplet' must be >= 0"),
-        ({"rows": 1}, "'ddr[2].chiplet' is 2, outside the 1x2 mesh"),
+        ({"ddr": (DdrChannel(25.6, -1),)}, "'ddr[0]' names chiplet -1, which is not on the"),
+        ({"ddr": (DdrChannel(25.6, 1.5),)}, "'ddr[0]' must name a chiplet by its integer id"),
+        ({"rows": 1}, "'ddr[2]' names chiplet 2, which is not on the 1x2 grid"),
         ({"d2d_gbps": -288.0}, "'d2d_gbps' is -288.0, outside the range"),
         ({"hop_latency_cycles": -1}, "'hop_latency_cycles' must be >= 0"),
         ({"element_bytes": 0}, "'element_bytes' must be positive"),
         ({"slice_buffers": 1}, "'slice_buffers' must be >= 2"),
         ({"name": ""}, "'name' must be a non-empty string"),
+        ({"topology": "hypercube"}, "'topology' must be one of mesh, torus, ring, custom"),
+        ({"links": (Link(0, 1),)}, "'links' lists the links of topology 'custom' only"),
+        (
+            {"topology": "custom"},
+            "'topology' is 'custom', but 'links' lists no link between its 4 chiplets",
+        ),
     ],
 )
 def test_invalid_system_override_names_field_and_value(fields, needle):
@@ -283,6 +298,55 @@ def test_invalid_model_override_names_field_and_value(fields, needle):
     with pytest.raises(FsedpError) as info:
         with_overrides(get_model("mixtral-8x7b"), fields)
     assert needle in info.value.message
+
+
+CUSTOM = {"topology": "custom", "links": (Link(0, 1), Link(1, 3, 144.0), Link(3, 2))}
+
+
+@pytest.mark.parametrize(
+    "links, needle",
+    [
+        ((Link(0, 1), Link(1, 4)), "'links[1]' names chiplet 4, which is not on the 2x2 grid"),
+        ((Link(0, 1), Link(2, 2)), "'links[1]' links chiplet 2 to itself"),
+        (
+            (Link(0, 1), Link(1, 2), Link(1, 0)),
+            "'links[2]' repeats the link 1-0 of links[0]; a link goes both ways",
+        ),
+        ((Link(0, 1, 0.0),), "'links[0].gbps' is 0.0, outside the range 0.001 to 1000000.0"),
+        (
+            (Link(0, 1), Link(1, 3)),
+            "'links' leaves chiplet 2 unreachable from DDR channel 0 (at chiplet 0)",
+        ),
+        ((Link(0, 1),) * 4097, "'links' has 4097 links, more than the limit of 4096"),
+    ],
+)
+def test_invalid_custom_links_name_the_link(links, needle):
+    with pytest.raises(FsedpError) as info:
+        with_overrides(get_system("paper-2x2"), CUSTOM | {"links": links})
+    assert needle in info.value.message
+
+
+def test_unreachable_chiplet_is_named_even_when_channels_sit_on_both_sides():
+    # Two islands, each with DDR: every chiplet reaches a channel, but 0 cannot reach 2.
+    islands = CUSTOM | {"links": (Link(0, 1), Link(2, 3))}
+    with pytest.raises(FsedpError, match="leaves chiplet 2 unreachable from DDR channel 0"):
+        with_overrides(get_system("paper-2x2"), islands)
+
+
+def test_topologies_that_are_valid():
+    base = get_system("paper-2x2")
+    assert with_overrides(base, CUSTOM).links == CUSTOM["links"]
+    assert with_overrides(base, {"topology": "torus"}).topology == "torus"
+    ring = with_overrides(base, {"topology": "ring", "rows": 1, "cols": 4})
+    assert ring.chiplets == 4
+    single = {"topology": "custom", "rows": 1, "cols": 1, "ddr": (DdrChannel(25.6, 0),)}
+    one = with_overrides(base, single)
+    assert one.chiplets == 1
+
+
+def test_system_spec_validate_raises_machine_error():
+    with pytest.raises(MachineError, match="'rows' must be positive"):
+        get_system("paper-2x2").replace(rows=0).validate()
 
 
 def test_edge_values_that_are_valid():

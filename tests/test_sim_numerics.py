@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from backends.sim import SimError, simulate
 from backends.sim.testing import module_text, parse, streaming_module
 from dialects.chiplet import SystemAttr
+from dialects.machine import DdrChannel, SystemSpec
 from dialects.moe import ModelAttr
 
 LAYER = (
@@ -87,19 +88,20 @@ def test_numerics_needs_the_layer():
 
 def _system(rows: int, cols: int, channels: int) -> SystemAttr:
     corners = [0, cols - 1, rows * cols - cols, rows * cols - 1][:channels]
-    return SystemAttr(
-        "small",
+    spec = SystemSpec(
+        name="small",
         rows=rows,
         cols=cols,
         clock_ghz=1.0,
         ops_per_cycle=64,
         sram_bytes=1 << 30,
-        ddr=[(8.0, c) for c in corners],
+        ddr=tuple(DdrChannel(8.0, c) for c in corners),
         d2d_gbps=32.0,
-        hop_latency=3,
+        hop_latency_cycles=3,
         element_bytes=1,
         slice_buffers=4,
     )
+    return SystemAttr(spec)
 
 
 @st.composite

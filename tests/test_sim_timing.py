@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from backends.sim import SimError, simulate
-from backends.sim.testing import module_text, parse
+from backends.sim.testing import TEST_SYSTEM, module_text, parse, system_text
+from dialects.machine import Link
 
 
 def sim(programs: dict[int, str], **kwargs):
@@ -400,3 +401,87 @@ def test_engine_runs_one_op_at_a_time_when_a_finish_readies_the_next():
     )
     assert report.report["latency_cycles"] == 500.0
     assert chiplet(report.report, 0)["compute_busy_cycles"] == 300.0
+
+
+# -- other topologies ----------------------------------------------------------------------------
+# The same test machine (1 GHz, links of 16 B/cycle, DDR of 32 B/cycle, 5 cycles per hop) with its
+# chiplets joined as a torus, a ring or listed links; routes are the interconnect's
+# (dialects/interconnect.py): shortest, then the neighbour whose id is closest, then the lower.
+
+
+def sim_on(system: str, programs: dict[int, str]):
+    return simulate(parse(module_text(programs, system=system))).report
+
+
+def test_system_text_is_the_test_machine():
+    assert system_text() == TEST_SYSTEM.format(sram=1 << 20)
+
+
+def _send(src: int, dst: int, size: int, tag: int = 0) -> dict[int, str]:
+    return {
+        src: f"""
+    %a = cisa.alloc act bytes 100 tokens array<i32: 0>
+    cisa.input %a
+    cisa.send %a to {dst} tag {tag} bytes {size}""",
+        dst: f"""
+    %b = cisa.alloc act bytes 100 tokens array<i32: 0>
+    cisa.recv %b from {src} tag {tag} bytes {size}""",
+    }
+
+
+def test_torus_transfer_takes_the_wrap_around_link():
+    # 3x3 torus: chiplet 0 (row 0, col 0) to 2 (row 0, col 2) is one hop over the row's
+    # wrap-around link 0-2: 1600 B at 16 B/cycle = 100 cycles, +5. On the mesh: 0->1->2, +10.
+    torus = sim_on(system_text(rows=3, cols=3, topology="torus"), _send(0, 2, 1600))
+    assert torus["latency_cycles"] == 105.0
+    assert link(torus, 0, 2)["bytes"] == 1600
+    assert torus["d2d"]["link_bytes"] == 1600
+    mesh = sim_on(system_text(rows=3, cols=3), _send(0, 2, 1600))
+    assert mesh["latency_cycles"] == 110.0
+    assert link(mesh, 0, 1)["bytes"] == link(mesh, 1, 2)["bytes"] == 1600
+
+
+def test_load_routed_from_a_channel_across_the_wrap():
+    # 3x3 torus, channel 0 at chiplet 0; chiplet 6 (row 2, col 0) loads: one hop over the
+    # column's wrap-around link 0-6. min(32, 16) = 16 B/cycle: 3200 B = 200 cycles, +5.
+    program = {
+        6: """
+    %w = cisa.alloc weight bytes 3200
+    cisa.load %w channel 0 seq 0 bytes 3200 expert 0 slice 0 of 1"""
+    }
+    report = sim_on(system_text(rows=3, cols=3, topology="torus"), program)
+    assert report["latency_cycles"] == 205.0
+    assert link(report, 0, 6)["bytes"] == 3200
+    assert report["d2d"]["link_bytes"] == 3200
+    assert report["ddr"]["channels"][0]["busy_cycles"] == 200.0
+
+
+def test_two_flows_share_a_ring_link():
+    # Ring 0-1-2-3-0. 0->3 is one hop (link 0->3). 1->3 is two hops either way; the tie goes to
+    # the lower id of the next chiplets 0 and 2, so 1->0->3: both flows share link 0->3 at
+    # 8 B/cycle. 800 B leave at cycle 100 (+5); the other has 800 B left, alone at 16 B/cycle:
+    # 50 more cycles, +2 hops x 5.
+    programs = _send(0, 3, 800, tag=0)
+    programs[1] = """
+    %a = cisa.alloc act bytes 100 tokens array<i32: 0>
+    cisa.input %a
+    cisa.send %a to 3 tag 1 bytes 1600"""
+    programs[3] += "\n    %c = cisa.alloc act bytes 100 tokens array<i32: 0>"
+    programs[3] += "\n    cisa.recv %c from 1 tag 1 bytes 1600"
+    report = sim_on(system_text(rows=1, cols=4, topology="ring"), programs)
+    assert link(report, 0, 3)["flows"] == 2
+    assert link(report, 0, 3)["bytes"] == 2400
+    assert link(report, 1, 0)["bytes"] == 1600
+    assert link(report, 0, 3)["busy_cycles"] == 150.0
+    assert chiplet(report, 0)["finish_cycles"] == 100.0  # the send: when its last byte leaves
+    assert report["latency_cycles"] == 160.0
+
+
+def test_custom_link_runs_at_its_own_bandwidth():
+    # Links 0-1 at 8 GB/s (8 B/cycle at 1 GHz), 1-3 and 3-2 at d2d_gbps (16). 0->3 crosses
+    # 0->1 then 1->3: the slower link sets the rate, 1600 B / 8 = 200 cycles, +2 hops x 5.
+    system = system_text(topology="custom", links=(Link(0, 1, 8.0), Link(1, 3), Link(3, 2)))
+    report = sim_on(system, _send(0, 3, 1600))
+    assert report["latency_cycles"] == 210.0
+    assert link(report, 0, 1)["utilization"] == pytest.approx(1600 / (8 * 210), abs=1e-4)
+    assert link(report, 1, 3)["bytes"] == 1600

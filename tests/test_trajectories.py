@@ -1,7 +1,7 @@
 """Trajectories of schedule-trajectories. Tours (shape=tour): exact up to EXACT_TOUR_LIMIT stops,
 checked against brute force; above it nearest neighbour + 2-opt, checked to be a path through
 every stop that no single reversal shortens. Trees (shape=tree): shortest-path trees rooted at
-the entry."""
+the entry. On meshes, tori and rings: distances are the interconnect graph's hops."""
 
 from __future__ import annotations
 
@@ -16,13 +16,26 @@ from passes.schedule_trajectories import EXACT_TOUR_LIMIT, _Router
 
 
 @cache
-def router(rows: int, cols: int) -> _Router:
+def router(rows: int, cols: int, topology: str = "mesh") -> _Router:
     module = parse(
-        f'builtin.module attributes {{chiplet.system = #chiplet.system<"t", mesh {rows}x{cols}, '
-        "clock_ghz 1.0, ops_per_cycle 100, sram_bytes 1048576, ddr [32.0 at 0], d2d_gbps 16.0, "
-        "hop_latency 5, element_bytes 1, slice_buffers 4>} {}"
+        f'builtin.module attributes {{chiplet.system = #chiplet.system<"t", rows {rows}, cols {cols}, '
+        f"topology {topology}, clock_ghz 1.0, ops_per_cycle 100, sram_bytes 1048576, "
+        "ddr [32.0 at 0], d2d_gbps 16.0, hop_latency_cycles 5, element_bytes 1, slice_buffers 4>} {}"
     )
     return _Router(module.attributes["chiplet.system"])
+
+
+MACHINES = [
+    (2, 2, "mesh"),
+    (3, 3, "mesh"),
+    (2, 5, "mesh"),
+    (4, 4, "mesh"),
+    (5, 5, "mesh"),
+    (6, 6, "mesh"),
+    (4, 4, "torus"),
+    (3, 5, "torus"),
+    (1, 12, "ring"),
+]
 
 
 def length(r: _Router, path) -> int:
@@ -31,13 +44,13 @@ def length(r: _Router, path) -> int:
 
 @st.composite
 def tours(draw, min_stops: int, max_stops: int):
-    rows, cols = draw(st.sampled_from([(2, 2), (3, 3), (2, 5), (4, 4), (5, 5), (6, 6)]))
+    rows, cols, topology = draw(st.sampled_from(MACHINES))
     n = rows * cols
     entry = draw(st.integers(0, n - 1))
     size = draw(st.integers(min(min_stops, n - 1), min(max_stops, n - 1)))
     others = [c for c in range(n) if c != entry]
     stops = draw(st.lists(st.sampled_from(others), min_size=size, max_size=size, unique=True))
-    return router(rows, cols), entry, frozenset(stops)
+    return router(rows, cols, topology), entry, frozenset(stops)
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,71 +1,69 @@
-"""The machine as the engine sees it: bandwidths in bytes per cycle and XY routes over link ids.
+"""The machine as the engine sees it: bandwidths in bytes per cycle and routes over link ids.
+
+Everything comes from the module's `chiplet.system`: the fields of the machine table
+(`dialects/machine.py`; `machine.clock_ghz`, `machine.sram_bytes`, ... read them) and its
+interconnect (`dialects/interconnect.py`), which the compiler's distances come from too.
 
 Resources that carry bytes are numbered densely: DDR channels first (`0 .. C-1`), then the
-directed D2D links of the mesh (`C ..`), ordered by (source, destination) chiplet. A route is the
-tuple of link resource ids a transfer crosses under dimension-ordered XY routing: first along the
-row (changing the column, X), then along the column (changing the row, Y).
+directed D2D links (`C ..`), ordered by (source, destination) chiplet. A route is the tuple of
+link resource ids a transfer crosses, in order, along the interconnect's route (on a mesh,
+dimension-ordered XY routing: along the row first, then along the column).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from dialects.chiplet import SystemAttr
+from dialects.interconnect import Interconnect
 
 
 @dataclass(frozen=True)
 class Machine:
-    name: str
-    rows: int
-    cols: int
-    clock_ghz: float
-    ops_per_cycle: int
-    sram_bytes: int
-    ddr_gbps: tuple[float, ...]
-    ddr_chiplets: tuple[int, ...]
-    d2d_gbps: float
-    hop_latency: int
-    element_bytes: int
-    links: tuple[tuple[int, int], ...]  # (src chiplet, dst chiplet) of link resource C + index
+    spec: Any  # dialects.machine.SystemSpec
+    net: Interconnect
 
     @staticmethod
     def from_system(system: SystemAttr) -> Machine:
-        rows, cols = system.rows.data, system.cols.data
-        links = []
-        for chiplet in range(rows * cols):
-            r, c = divmod(chiplet, cols)
-            for dr, dc in ((-1, 0), (0, -1), (0, 1), (1, 0)):
-                if 0 <= r + dr < rows and 0 <= c + dc < cols:
-                    links.append((chiplet, (r + dr) * cols + c + dc))
-        ddr = system.ddr
-        return Machine(
-            name=system.system_name.data,
-            rows=rows,
-            cols=cols,
-            clock_ghz=system.clock_ghz.data,
-            ops_per_cycle=system.ops_per_cycle.data,
-            sram_bytes=system.sram_bytes.data,
-            ddr_gbps=tuple(g for g, _ in ddr),
-            ddr_chiplets=tuple(c for _, c in ddr),
-            d2d_gbps=system.d2d_gbps.data,
-            hop_latency=system.hop_latency.data,
-            element_bytes=system.element_bytes.data,
-            links=tuple(sorted(links)),
-        )
+        return Machine(system.spec, system.interconnect)
+
+    def __getattr__(self, name: str) -> Any:
+        # Every field of the machine table, by its name: a new field needs no code here.
+        if name in ("spec", "net"):  # not set yet (copying): no recursion
+            raise AttributeError(name)
+        return getattr(self.spec, name)
+
+    @property
+    def hop_latency(self) -> int:
+        return self.spec.hop_latency_cycles
+
+    @property
+    def ddr_gbps(self) -> tuple[float, ...]:
+        return tuple(channel.gbps for channel in self.spec.ddr)
+
+    @property
+    def ddr_chiplets(self) -> tuple[int, ...]:
+        return tuple(channel.chiplet for channel in self.spec.ddr)
+
+    @property
+    def links(self) -> tuple[tuple[int, int], ...]:
+        """(src chiplet, dst chiplet) of link resource C + index."""
+        return self.net.links
 
     @property
     def num_chiplets(self) -> int:
-        return self.rows * self.cols
+        return self.spec.rows * self.spec.cols
 
     @property
     def num_channels(self) -> int:
-        return len(self.ddr_gbps)
+        return len(self.spec.ddr)
 
     def capacities(self) -> list[float]:
         """Bytes per cycle of every resource: GB/s / GHz = bytes per cycle."""
-        ddr = [g / self.clock_ghz for g in self.ddr_gbps]
-        return ddr + [self.d2d_gbps / self.clock_ghz] * len(self.links)
+        clock = self.spec.clock_ghz
+        return [g / clock for g in self.ddr_gbps] + [g / clock for g in self.net.link_gbps]
 
     def resource_name(self, resource: int) -> str:
         if resource < self.num_channels:
@@ -79,26 +77,15 @@ class Machine:
         return {link: self.num_channels + i for i, link in enumerate(self.links)}
 
     def route(self, src: int, dst: int) -> tuple[int, ...]:
-        """Link resource ids from `src` to `dst` under XY routing (empty if src == dst)."""
+        """Link resource ids from `src` to `dst`, in order (empty if src == dst)."""
+        path = self.net.path(src, dst)
         index = self.link_resource
-        (r, c), (r1, c1) = divmod(src, self.cols), divmod(dst, self.cols)
-        path = []
-        here = src
-        while c != c1:
-            c += 1 if c1 > c else -1
-            nxt = r * self.cols + c
-            path.append(index[(here, nxt)])
-            here = nxt
-        while r != r1:
-            r += 1 if r1 > r else -1
-            nxt = r * self.cols + c
-            path.append(index[(here, nxt)])
-            here = nxt
-        return tuple(path)
+        return tuple(index[hop] for hop in zip(path, path[1:], strict=False))
 
     def route_table(self) -> list[list[tuple[int, ...]]]:
+        """Every route at once, by [source][destination] (`route` gives one, as needed)."""
         n = self.num_chiplets
         return [[self.route(s, d) for d in range(n)] for s in range(n)]
 
     def cycles_to_us(self, cycles: float) -> float:
-        return cycles / (self.clock_ghz * 1e3)
+        return cycles / (self.spec.clock_ghz * 1e3)

@@ -105,7 +105,7 @@ class FlatProgram:
         to itself (the slowest one's capacity) and the cycles its last byte takes to arrive
         (`hop_latency` per link). `()`, 0.0 and 0 for other instructions."""
         m = self.machine
-        cap, hop, routes = m.capacities(), m.hop_latency, m.route_table()
+        cap, hop = m.capacities(), m.hop_latency
         n = len(self.op)
         paths: list[tuple[int, ...]] = [()] * n
         rates, latencies = [0.0] * n, [0] * n
@@ -123,13 +123,13 @@ class FlatProgram:
                 by_chiplet.setdefault(chip[prog[i]], []).append(i)
             here = m.ddr_chiplets[channel]
             for there, instructions in by_chiplet.items():
-                add(instructions, (channel,), routes[here][there])
+                add(instructions, (channel,), m.route(here, there))
         by_pair: dict[tuple[int, int], list[int]] = {}
         for i, partner in enumerate(self.pair):
             if partner >= 0 and self.op[i] == SEND:
                 by_pair.setdefault((chip[prog[i]], chip[prog[partner]]), []).append(i)
         for (src, dst), instructions in by_pair.items():
-            add(instructions, (), routes[src][dst])
+            add(instructions, (), m.route(src, dst))
         return paths, rates, latencies
 
     def traffic(self) -> tuple[list[int], list[int], list[int]]:

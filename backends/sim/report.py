@@ -98,6 +98,7 @@ def build_report(
         "system": {
             "name": m.name,
             "mesh": f"{m.rows}x{m.cols}",
+            **({"topology": m.topology} if m.topology != "mesh" else {}),  # as the IR prints it
             "clock_ghz": m.clock_ghz,
             "ops_per_cycle": m.ops_per_cycle,
             "sram_bytes": m.sram_bytes,
@@ -206,8 +207,9 @@ def _size(n: float) -> str:
 def format_text(report: dict[str, Any]) -> str:
     """A readable summary of a report."""
     s = report["system"]
+    shape = f"{s['mesh']} {s.get('topology', 'mesh')}"
     out = [
-        f"fsedp-sim: {s['name']} ({s['mesh']} mesh, {s['clock_ghz']:g} GHz), strategy "
+        f"fsedp-sim: {s['name']} ({shape}, {s['clock_ghz']:g} GHz), strategy "
         f"{report['strategy'] or '-'}, {report['instructions']} instructions"
     ]
     if report.get("strategy_options"):

@@ -29,16 +29,36 @@ from dialects.cisa import (
     RecvOp,
     SendOp,
 )
+from dialects.machine import DdrChannel, SystemSpec
 from dialects.moe import LayerOp, ModelAttr
 from fsedp_compiler import registry
 
 # 1 GHz, so GB/s are bytes per cycle: DDR 32 B/cycle, links 16 B/cycle, 100 ops/cycle, 5 cycles
 # per hop. Hand-computed tests use it.
 TEST_SYSTEM = (
-    '#chiplet.system<"test-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 100, '
-    "sram_bytes {sram}, ddr [32.0 at 0, 32.0 at 3], d2d_gbps 16.0, hop_latency 5, "
+    '#chiplet.system<"test-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 100, '
+    "sram_bytes {sram}, ddr [32.0 at 0, 32.0 at 3], d2d_gbps 16.0, hop_latency_cycles 5, "
     "element_bytes 1, slice_buffers 4>"
 )
+
+
+def system_text(**fields) -> str:
+    """TEST_SYSTEM's text (with 1 MiB of SRAM) with some fields changed, for tests on other
+    shapes and topologies: `system_text(rows=1, cols=4, topology="ring")`."""
+    spec = SystemSpec(
+        name="test-2x2",
+        rows=2,
+        cols=2,
+        clock_ghz=1.0,
+        ops_per_cycle=100,
+        sram_bytes=1 << 20,
+        ddr=(DdrChannel(32.0, 0), DdrChannel(32.0, 3)),
+        d2d_gbps=16.0,
+        hop_latency_cycles=5,
+        element_bytes=1,
+        slice_buffers=4,
+    )
+    return str(SystemAttr(spec.replace(**fields)))
 
 
 def parse(text: str, *, verify: bool = True) -> ModuleOp:
@@ -50,13 +70,16 @@ def parse(text: str, *, verify: bool = True) -> ModuleOp:
     return module
 
 
-def module_text(programs: dict[int, str], *, sram: int = 1 << 20, extra: str = "") -> str:
-    """A module on TEST_SYSTEM holding one program per entry (chiplet -> instruction lines)."""
+def module_text(
+    programs: dict[int, str], *, sram: int = 1 << 20, extra: str = "", system: str = ""
+) -> str:
+    """A module on TEST_SYSTEM (or on `system`, an attribute's text) holding one program per
+    entry (chiplet -> instruction lines)."""
     body = "".join(
         f"  cisa.program @chiplet{c} chiplet {c} {{\n{text}\n  cisa.end\n  }}\n"
         for c, text in sorted(programs.items())
     )
-    system = TEST_SYSTEM.format(sram=sram)
+    system = system or TEST_SYSTEM.format(sram=sram)
     return f"builtin.module attributes {{chiplet.system = {system}}} {{\n{extra}{body}}}\n"
 
 

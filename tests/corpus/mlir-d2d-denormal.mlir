@@ -1,6 +1,7 @@
-// EXPECT: exit 1: {file}: error: system field 'd2d_gbps' is 1e-320, outside the range 0.001 to 1000000.0 GB/s (1e9 B/s) (README: Limits)
+// EXPECT: exit 1: {file}:4:60
+// ALSO: system field 'd2d_gbps' is 1e-320, outside the range 0.001 to 1000000.0 GB/s (1e9 B/s) (README: Limits)
 // a denormal bandwidth made latencies NaN
-builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", mesh 2x2, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608, ddr [25.6 at 0, 25.6 at 1, 25.6 at 2, 25.6 at 3], d2d_gbps 1.0e-320, hop_latency 8, element_bytes 1, slice_buffers 12>, fsedp.routing = "inline"} {
+builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", rows 2, cols 2, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608, ddr [25.6 at 0, 25.6 at 1, 25.6 at 2, 25.6 at 3], d2d_gbps 1.0e-320, hop_latency_cycles 8, element_bytes 1, slice_buffers 12>, fsedp.routing = "inline"} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 8, experts 8, shared 0, top_k 2, bytes 1> routing dense<[
     [0, 1],
     [2, 3]

@@ -6,7 +6,7 @@
 //   t1 (0): e0 local, e1 -> 1               t5 (2): e0 -> 0, e1 -> 1
 //   t2 (1): e1 local, e3 -> 2               t6 (3): e1 -> 1, e2 -> 2
 //   t3 (1): e0 -> 0, e2 -> 2                t7 (3): e0 -> 0, e3 -> 2
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 1, top_k 2, bytes 1> routing dense<[[2, 3], [0, 1], [1, 3], [0, 2], [2, 3], [0, 1], [1, 2], [0, 3]]> : tensor<8x2xi32>
   chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 2, 3, 3>
   chiplet.placement policy "round-robin" homes array<i64: 0, 1, 2, 2>

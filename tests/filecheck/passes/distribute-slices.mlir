@@ -8,7 +8,7 @@
 // Two channels of 10 B/cycle (attached to chiplets 0 and 3); every slice is 48 B, 4.8 cycles.
 // Priority order: (4,0) (1,0) (4,1) (1,1) (0,0) (2,0) (0,1) (2,1), i.e. expert 4's slices at
 // positions 0 and 2, and so on.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 1, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [2], [0]]> : tensor<6x1xi32>
   chiplet.placement policy "round-robin" homes array<i64: 0, 1, 2, 3>
   chiplet.expert 0 slices 2 bytes 48 tokens 5 {order = array<i64: 4, 6>}
@@ -49,7 +49,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // -----
 
 // Without `order` the slices go by id; three channels; `nearest` needs expert homes.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1, 10.0 at 2], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1, 10.0 at 2], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 2, shared 0, top_k 1, bytes 1> routing dense<[[0], [1]]> : tensor<2x1xi32>
   chiplet.expert 0 slices 2 bytes 48 tokens 1
   chiplet.expert 1 slices 2 bytes 48 tokens 1

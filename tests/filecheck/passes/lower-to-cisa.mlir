@@ -4,7 +4,7 @@
 // FSE-DP. Token 0 on chiplet 0, tokens 1 and 2 on chiplet 1; expert 0 serves tokens 0 and 1,
 // expert 1 token 2. Load order (0,0) (1,0) (0,1) (1,1); a ring of 2 buffers, and a DDR load
 // keeps 1 of them free (reserve 1), so an entry frees its previous slice before loading.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 2, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1]]> : tensor<3x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 1, 1>
   chiplet.expert 0 slices 2 bytes 48 tokens 2 {order = array<i64: 0, 2>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1>, array<i64: 1, 0>]}
@@ -68,7 +68,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // Expert parallelism on a 1x2 mesh: expert 1 lives on chiplet 1 (its one stop) and serves token 1
 // there and token 0 of chiplet 0, which posts the recv of its returned output (tag 1) first,
 // then gathers and sends the token (tag 0); chiplet 1 computes it and returns it.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 2, shared 0, top_k 1, bytes 1> routing dense<[[1], [1]]> : tensor<2x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 1>
   chiplet.placement policy "round-robin" homes array<i64: 0, 1>
@@ -119,7 +119,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 
 // A tree trajectory: the slice enters at chiplet 0, which forwards it to 1 and to 2 (parents
 // -1, 0, 0), one tag per edge; chiplet 3 holds no token and gets an empty program.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [0]]> : tensor<3x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 1, 2>
   chiplet.expert 0 slices 1 bytes 96 tokens 3 {order = array<i64: 0>, channels = array<i64: 0>, stops = [array<i64: 0, 1, 2>], parents = [array<i64: -1, 0, 0>]}
@@ -148,7 +148,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // Expert parallelism with a shared expert (id 1): the routed expert 0 is computed at its home,
 // chiplet 1, for both tokens (token 0 travels there and back); the shared expert streams from
 // chiplet 0 to chiplet 1 and each applies it to its own token.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 1, top_k 1, bytes 1> routing dense<[[0], [0]]> : tensor<2x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 1>
   chiplet.placement policy "round-robin" homes array<i64: 1>

@@ -3,7 +3,7 @@
 // RUN: fsedp-opt %s --split-input-file --print-between-passes -p 'order-loads{order=id},order-loads{order=hot-first},order-loads{order=pairs},order-loads{order=paired}' | filecheck %s
 
 // Heat = tokens: shared expert 4 (6) > 0 (5) > 2 (3) > 1 (1).
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 1, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [2], [0]]> : tensor<6x1xi32>
   chiplet.expert 0 slices 2 bytes 48 tokens 5
   chiplet.expert 1 slices 2 bytes 48 tokens 1
@@ -51,7 +51,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // -----
 
 // Three experts: ties in heat go by id; with pairs, the median one streams alone after the pair.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 3, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [2]]> : tensor<4x1xi32>
   chiplet.expert 0 slices 2 bytes 48 tokens 2
   chiplet.expert 1 slices 2 bytes 48 tokens 1

@@ -3,7 +3,7 @@
 // RUN: fsedp-opt %s --split-input-file --print-between-passes -p 'partition-tokens,partition-tokens{policy=round-robin}' | filecheck %s
 
 // 6 tokens on a 2x2 mesh: 6 mod 4 = 2, so with block chiplets 0 and 1 hold one extra token.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 1, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [2], [0]]> : tensor<6x1xi32>
 }
 
@@ -18,7 +18,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // -----
 
 // Fewer tokens than chiplets: the last chiplets hold none. The old partition is replaced.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 2, shared 0, top_k 1, bytes 1> routing dense<[[0], [1], [1]]> : tensor<3x1xi32>
   chiplet.partition policy "round-robin" owners array<i64: 3, 3, 3>
 }

@@ -6,7 +6,7 @@
 //   0 1 2
 //   3 4 5      expert 0: tokens on chiplets 0, 2, 4, 8; its slice loads through channel 1 (at 8)
 //   6 7 8      expert 1: tokens on chiplets 1, 3, 5, 6, 7; its 2 slices through channel 0 (at 0)
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-3x3", mesh 3x3, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 8], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-3x3", rows 3, cols 3, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 8], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 2, shared 0, top_k 1, bytes 1> routing dense<[[0], [1], [0], [1], [0], [1], [1], [1], [0]]> : tensor<9x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 1, 2, 3, 4, 5, 6, 7, 8>
   chiplet.expert 0 slices 1 bytes 96 tokens 4 {order = array<i64: 0>, channels = array<i64: 1>}

@@ -3,7 +3,7 @@
 // RUN: fsedp-opt %s --disable-verify --split-input-file --verify-diagnostics -p verify-programs | filecheck %s
 
 // A slice that does not exist: "of 0" and "slice 3 of 1".
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 0, top_k 1, bytes 1> routing dense<[[0], [0]]> : tensor<2x1xi32>
   cisa.program @chiplet0 chiplet 0 {
     %x = cisa.alloc act bytes 8 tokens array<i32: 0, 1>
@@ -29,7 +29,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 // -----
 
 // A token that does not exist (the layer has 2), below zero: not counted as token 1's output.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 0, top_k 1, bytes 1> routing dense<[[0], [0]]> : tensor<2x1xi32>
   cisa.program @chiplet0 chiplet 0 {
     %x = cisa.alloc act bytes 8 tokens array<i32: 0, -1>
@@ -57,7 +57,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 // -----
 
 // An instruction after cisa.end, which stops the program: it would never run.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 0, top_k 1, bytes 1> routing dense<[[0], [0]]> : tensor<2x1xi32>
   cisa.program @chiplet0 chiplet 0 {
     %x = cisa.alloc act bytes 8 tokens array<i32: 0, 1>

@@ -2,7 +2,7 @@
 
 // Two chiplets, token 0 on chiplet 0 and token 1 on chiplet 1, both routed to expert 0 (one
 // slice of 96 B). The slice is loaded on chiplet 0, applied, sent to chiplet 1 and applied.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 0, top_k 1, bytes 1> routing dense<[[0], [0]]> : tensor<2x1xi32>
   cisa.program @chiplet0 chiplet 0 {
     %x = cisa.alloc act bytes 8 tokens array<i32: 0>
@@ -39,7 +39,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 
 // Each chiplet frees the buffer it receives into before sending its own slice: chiplet 0 waits
 // for chiplet 1's send, which comes after chiplet 1's free, which waits for chiplet 0's send.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 0, top_k 1, bytes 1> routing dense<[[0], [0]]> : tensor<2x1xi32>
   cisa.program @chiplet0 chiplet 0 {
     %x = cisa.alloc act bytes 8 tokens array<i32: 0>
@@ -84,7 +84,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 // Coverage, transfers, channels and SRAM: chiplet 0 applies the slice to token 0 twice and
 // chiplet 1 never to token 1; a send without recv; seq 1 without seq 0 on channel 1; a 4 KiB
 // buffer next to live ones overflows the 4096 B SRAM.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 0, top_k 1, bytes 1> routing dense<[[0], [0]]> : tensor<2x1xi32>
   cisa.program @chiplet0 chiplet 0 {
     %x = cisa.alloc act bytes 8 tokens array<i32: 0>
@@ -121,7 +121,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2
 
 // Data flow: chiplet 1 applies slice 1 with the buffer that received slice 0 and vice versa;
 // coverage counts look right, but the weights do not match and so neither does the output.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-1x2", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 1], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 1, shared 0, top_k 1, bytes 1> routing dense<[[0], [0]]> : tensor<2x1xi32>
   cisa.program @chiplet0 chiplet 0 {
     %x = cisa.alloc act bytes 8 tokens array<i32: 0>

@@ -5,7 +5,7 @@
 
 // 6 tokens of 8 B (input + output rows): chiplets 0 and 1 hold 32 B of activations, 2 and 3
 // hold 16 B. Slices of 48 B stream over chiplets 0, 1 and 3.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
   chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
@@ -25,7 +25,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // The deepest trajectory has 2 forwarding steps. Compute per token and expert: 2·3·8·4 / 64 =
 // 3 cycles; chiplets 0 and 1 compute 2 tokens each (6 cycles), DDR loads 2 x 96 B at 20 B per
 // cycle (9.6 cycles): ρ = 0.625. 4 + ⌈2·2 + 4·0.625⌉ = 11.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 16>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 16>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
   chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
@@ -39,7 +39,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 
 // 160 B of SRAM: chiplet 0 keeps 128 B next to its activations, room for 2 slices of 48 B, so
 // the default takes 2 of the system's 4 buffers, and 3 with reserve=2 is rejected.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 160, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 160, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
   chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
@@ -51,7 +51,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // -----
 
 // 120 B: only one slice buffer fits next to the activations of chiplet 0.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 120, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 120, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
   chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
@@ -64,7 +64,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // -----
 
 // 64 B: a 48-byte slice does not fit next to 32 B of activations.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 64, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 64, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
   chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
@@ -75,7 +75,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // -----
 
 // 24 B: not even the 32 B of activations of chiplet 0 fit.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 24, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 24, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
   chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 1>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
@@ -86,7 +86,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // -----
 
 // A slice assigned to channel 5 of a 2-channel system.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
   chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 5>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
@@ -99,7 +99,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2
 // Expert parallelism: the home (chiplet 0) loads and computes all 4 tokens (12 cycles against
 // 4.8 of DDR: ρ = 2.5); single-stop trajectories need 4 + ⌈4·0.4⌉ = 6, the system has 4. A single
 // buffer means no prefetching.
-builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", mesh 2x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency 1, element_bytes 1, slice_buffers 4>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 4096, ddr [10.0 at 0, 10.0 at 3], d2d_gbps 10.0, hop_latency_cycles 1, element_bytes 1, slice_buffers 4>} {
   moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 4, shared 0, top_k 1, bytes 1> routing dense<[[0], [0], [1], [0], [1], [0]]> : tensor<6x1xi32>
   chiplet.partition policy "block" owners array<i64: 0, 0, 1, 1, 2, 3>
   chiplet.placement policy "round-robin" homes array<i64: 0, 1, 2, 3>

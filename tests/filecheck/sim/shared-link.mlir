@@ -15,9 +15,9 @@
 
 // ERR: error: sim-report format 'xml' is unknown; use one of: text, json, csv
 
-builtin.module attributes {chiplet.system = #chiplet.system<"test-2x2", mesh 2x2, clock_ghz 1.0,
+builtin.module attributes {chiplet.system = #chiplet.system<"test-2x2", rows 2, cols 2, clock_ghz 1.0,
     ops_per_cycle 100, sram_bytes 1048576, ddr [32.0 at 0, 32.0 at 3], d2d_gbps 16.0,
-    hop_latency 5, element_bytes 1, slice_buffers 4>} {
+    hop_latency_cycles 5, element_bytes 1, slice_buffers 4>} {
   cisa.program @chiplet0 chiplet 0 {
     %a = cisa.alloc act bytes 100 tokens array<i32: 0>
     cisa.input %a

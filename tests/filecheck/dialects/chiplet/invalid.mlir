@@ -15,7 +15,7 @@ chiplet.slice expert -1 slice 0 of 4 bytes 10
 
 // -----
 
-builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 2x2, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 1024, ddr [25.6 at 0], d2d_gbps 288.0, hop_latency 8, element_bytes 1, slice_buffers 2>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"p", rows 2, cols 2, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 1024, ddr [25.6 at 0], d2d_gbps 288.0, hop_latency_cycles 8, element_bytes 1, slice_buffers 2>} {
   chiplet.stream expert 0 slice 0 stops array<i64: 0, 4>
 }
 // CHECK: Operation does not verify: stop chiplet 4 is outside the 2x2 mesh (chiplets 0..3)

@@ -41,7 +41,7 @@ cisa.program @c chiplet 0 {
 
 // -----
 
-builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 65536, ddr [16.0 at 0], d2d_gbps 32.0, hop_latency 2, element_bytes 1, slice_buffers 2>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"p", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 65536, ddr [16.0 at 0], d2d_gbps 32.0, hop_latency_cycles 2, element_bytes 1, slice_buffers 2>} {
   cisa.program @c chiplet 0 {
     %w = cisa.alloc weight bytes 16
     cisa.load %w channel 1 seq 0 bytes 16 expert 1 slice 0 of 2
@@ -70,7 +70,7 @@ cisa.program @c chiplet 0 {
 
 // -----
 
-builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 65536, ddr [16.0 at 0], d2d_gbps 32.0, hop_latency 2, element_bytes 1, slice_buffers 2>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"p", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 65536, ddr [16.0 at 0], d2d_gbps 32.0, hop_latency_cycles 2, element_bytes 1, slice_buffers 2>} {
   cisa.program @c chiplet 0 {
     %w = cisa.alloc weight bytes 16
     cisa.recv %w from 2 tag 0 bytes 16
@@ -81,7 +81,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 1x2, clock
 
 // -----
 
-builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 65536, ddr [16.0 at 0], d2d_gbps 32.0, hop_latency 2, element_bytes 1, slice_buffers 2>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"p", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 65536, ddr [16.0 at 0], d2d_gbps 32.0, hop_latency_cycles 2, element_bytes 1, slice_buffers 2>} {
   cisa.program @c chiplet 2 {
     cisa.end
   }

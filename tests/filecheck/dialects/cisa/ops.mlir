@@ -9,7 +9,7 @@
 // %a<k> (act) and %w<k> (weight), k counting its allocations; as ops (program-form) or data,
 // it prints the same.
 
-builtin.module attributes {chiplet.system = #chiplet.system<"p", mesh 1x2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 65536, ddr [16.0 at 0], d2d_gbps 32.0, hop_latency 2, element_bytes 1, slice_buffers 2>} {
+builtin.module attributes {chiplet.system = #chiplet.system<"p", rows 1, cols 2, clock_ghz 1.0, ops_per_cycle 64, sram_bytes 65536, ddr [16.0 at 0], d2d_gbps 32.0, hop_latency_cycles 2, element_bytes 1, slice_buffers 2>} {
   cisa.program @chiplet0 chiplet 0 {
     %x = cisa.alloc act bytes 16 tokens array<i32: 0, 1>
     cisa.input %x
