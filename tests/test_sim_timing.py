@@ -287,7 +287,10 @@ def test_deadlock_on_a_ddr_channel_names_the_load_it_serves_next():
         f"channel 0, whose next load in seq order is instruction 4 "
         f"({load.format(w='%w1', seq=0)}) on chiplet 1"
     ) in message
-    assert "chiplet 1: blocked at instruction 1 (cisa.recv %w0 from 0 tag 0 bytes 100): posted" in message
+    assert (
+        "chiplet 1: blocked at instruction 1 (cisa.recv %w0 from 0 tag 0 bytes 100): posted"
+        in message
+    )
 
 
 def test_barrier_waits_for_every_chiplet():
