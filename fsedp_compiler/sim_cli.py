@@ -62,6 +62,13 @@ def _arguments() -> argparse.ArgumentParser:
         "(verify-programs and the simulator's own checks always run)",
     )
     parser.add_argument(
+        "--verify-execution",
+        action="store_true",
+        help="also run verify-programs' untimed execution on programs compiled from a .moe: "
+        "no deadlock under any timing, every output the exact sum of its partial products "
+        "(fsedp-opt runs it by default; a simulation executes the programs itself)",
+    )
+    parser.add_argument(
         "--min-sram",
         action="store_true",
         help="also find the least SRAM per chiplet at which the strategy runs within 5%% of its "
@@ -97,15 +104,25 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> ModuleOp:
-    """Parse `.moe` or MLIR text into a verified module lowered to cisa programs.
+def load_module(
+    path: str,
+    strategy: str | None,
+    *,
+    verify_ir: bool = True,
+    execution_check: bool = False,
+) -> ModuleOp:
+    """Parse `.moe` or MLIR text into a verified module lowered to cisa programs, as
+    `fsedp-sim` does.
 
     `verify_ir=False` skips xDSL's structural verifier on programs the compiler has just built
     in this process (see `compile_module`); parsed input is always verified.
+    `execution_check` is `--verify-execution` (`compile_if_needed`).
     """
-    from backends.sim.target import lower_if_needed
+    from fsedp_compiler.pipelines import compile_if_needed
 
-    return lower_if_needed(read_module(path), strategy, verify_ir=verify_ir)
+    return compile_if_needed(
+        read_module(path), strategy, verify_ir=verify_ir, execution_check=execution_check
+    )
 
 
 def read_module(path: str) -> ModuleOp:
@@ -144,11 +161,16 @@ def run(args: Sequence[str] | None = None) -> int:
 
 def _simulate(options: argparse.Namespace) -> None:
     from backends.sim import simulate
-    from backends.sim.target import lower_if_needed
+    from fsedp_compiler.pipelines import compile_if_needed
 
     module = read_module(options.file)
     need = _least_sram(module, options.strategy) if options.min_sram else None
-    module = lower_if_needed(module, options.strategy, verify_ir=options.verify_ir)
+    module = compile_if_needed(
+        module,
+        options.strategy,
+        verify_ir=options.verify_ir,
+        execution_check=options.verify_execution,
+    )
     sim = simulate(
         module,
         check_numerics=options.check_numerics,
