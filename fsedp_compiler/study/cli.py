@@ -170,11 +170,12 @@ def _write_timings(items, path: str) -> None:
     Apart from the results, which stay the same from run to run."""
     with open(path, "w", newline="") as stream:
         writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(["run", "seconds", "tokens", "mesh", "strategy", "model"])
+        writer.writerow(["run", "seconds", "cpu_seconds", "tokens", "mesh", "strategy", "model"])
         for item in items:
             seconds = "" if item.seconds is None else f"{item.seconds:.4f}"
+            cpu = "" if item.cpu_seconds is None else f"{item.cpu_seconds:.4f}"
             config = item.config
-            writer.writerow([item.task.index, seconds, config.get("tokens", ""),
+            writer.writerow([item.task.index, seconds, cpu, config.get("tokens", ""),
                              config.get("mesh", ""), config.get("strategy", ""),
                              config.get("model", "")])  # fmt: skip
 

@@ -132,6 +132,7 @@ def write_text(path: str, text: str) -> None:
 # Case columns the figures place themselves: the mesh picks the file, model and tokens the bar
 # group; any other varying column makes a panel of its own.
 _MESH, _MODEL, _TOKENS = "config.mesh", "config.model", "config.tokens"
+_SYSTEM = "config.system"
 _SRAM = "config.sram_bytes"
 HEATMAPS = (("config.slice_buffers", "config.ddr_gbps"), ("config.d2d_gbps", "config.ddr_gbps"))
 _AXIS_NAMES = {
@@ -161,11 +162,16 @@ def study_figures(rows, folder: str, formats: Sequence[str], baseline: str) -> l
         if baseline not in strategies:
             raise FsedpError(f"--baseline {baseline} is not a strategy of the results: "
                              + ", ".join(strategies))  # fmt: skip
-        for mesh, subset in _split(found, columns, _MESH):
-            emit(_bars(subset, columns, strategies, baseline, mesh, "speedup"), f"speedup_{mesh}")
-            emit(_bars(subset, columns, strategies, baseline, mesh, "bound"), f"bound_{mesh}")
+        # The machine picks the file: its mesh, or its preset (which names the mesh).
+        machine = next((c for c in (_MESH, _SYSTEM) if c in columns), _MESH)
+        for mesh, subset in _split(found, columns, machine):
+            for kind in ("speedup", "bound"):
+                figure = _bars(subset, columns, strategies, baseline, mesh, kind, machine)
+                emit(figure, f"{kind}_{mesh}")
     if _SRAM in columns:
         emit(_memory(found, columns, strategies), "memory")
+    elif any(row.get("min_sram.trials") for row in rows):
+        emit(_memory_trials(found, columns, strategies), "memory")
     for x, y in HEATMAPS:
         if x in columns and y in columns:
             emit(_heatmaps(found, columns, strategies, x, y), f"heatmap_{_stem(x)}_{_stem(y)}")
@@ -208,11 +214,11 @@ def _group_label(case, columns) -> str:
     return "\n".join(parts)
 
 
-def _bars(found, columns, strategies, baseline: str, mesh: str, kind: str):
+def _bars(found, columns, strategies, baseline: str, mesh: str, kind: str, machine: str):
     """Grouped bars per model x tokens: speedup over `baseline`, or latency / bound."""
     import numpy as np
 
-    panels = _panels(found, columns, (_MESH, _MODEL, _TOKENS))
+    panels = _panels(found, columns, (machine, _MODEL, _TOKENS))
     width = max(6.0, 0.22 * len(strategies) * len(panels[0][1]) + 2)
     figure, axes = plt.subplots(len(panels), 1, figsize=(width, 3.2 * len(panels)), squeeze=False)
     for ax, (title, cases_) in zip(axes[:, 0], panels, strict=True):
@@ -230,7 +236,7 @@ def _bars(found, columns, strategies, baseline: str, mesh: str, kind: str):
         ax.set_xticks(x, [_group_label(case, columns) for case in cases_], fontsize=7)
         ylabel = f"speedup over {baseline}" if kind == "speedup" else "latency / workload bound"
         ax.set_ylabel(ylabel, fontsize=8)
-        ax.set_title(f"{mesh} mesh" + (f", {title}" if title else ""), fontsize=9)
+        ax.set_title(str(mesh) + (f", {title}" if title else ""), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0, 0].legend(fontsize=7, ncols=len(strategies), loc="upper left")
     figure.tight_layout()
@@ -283,6 +289,49 @@ def _memory(found, columns, strategies):
     axes[0, 0].legend(fontsize=7)
     figure.suptitle("latency against SRAM; star: needed SRAM (within 5 % of the latency at the "
                     "largest SRAM)", fontsize=9)  # fmt: skip
+    figure.tight_layout()
+    return figure
+
+
+def _memory_trials(found, columns, strategies):
+    """The same figure from the needed-SRAM searches alone: each search's trials (SRAM,
+    latency; slices pinned, docs/simulator.md) are a curve, its answer the star."""
+    import json
+
+    cols = min(len(found), 3)
+    rows_ = -(-len(found) // cols)
+    figure, axes = plt.subplots(rows_, cols, figsize=(4.2 * cols, 3.3 * rows_), squeeze=False)
+    for ax, case in zip(axes.flat, found, strict=False):
+        for strategy in strategies:
+            row = case.best.get(strategy)
+            if not row or not row.get("min_sram.trials"):
+                continue
+            us_per_cycle = row["latency_us"] / row["latency_cycles"]
+            trials = sorted((t["sram_bytes"], t["latency_cycles"])
+                            for t in json.loads(row["min_sram.trials"])
+                            if t["latency_cycles"] is not None)  # fmt: skip
+            colour = STRATEGY_COLOURS.get(strategy)
+            ax.plot([b / 2**20 for b, _ in trials], [c * us_per_cycle for _, c in trials],
+                    marker="o", markersize=3, label=strategy, color=colour)  # fmt: skip
+            need = _needed_point([case], strategy)
+            if need is not None:
+                ax.plot(*need, marker="*", markersize=11, color=colour, markeredgecolor="black")
+        ax.set_xlabel("SRAM per chiplet (MiB)", fontsize=8)
+        ax.set_ylabel("latency (µs)", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_title(
+            ", ".join(f"{_stem(c)}={v}" for c, v in zip(columns, case.label, strict=True)),
+            fontsize=8,
+        )
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(found) :]:
+        ax.set_visible(False)
+    axes[0, 0].legend(fontsize=7)
+    figure.suptitle(
+        "latency against SRAM (the needed-SRAM search's trials, slices pinned); "
+        "star: needed SRAM, within 5 % of the latency at the given SRAM",
+        fontsize=9,
+    )
     figure.tight_layout()
     return figure
 

@@ -42,16 +42,18 @@ class Outcome:
     status: str
     error: str = ""
     report: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time in the worker
+    cpu_seconds: float = 0.0  # CPU time of the worker process: robust to a busy machine
     cacheable: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "error": self.error, "report": self.report,
-                "seconds": self.seconds}  # fmt: skip
+                "seconds": self.seconds, "cpu_seconds": self.cpu_seconds}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outcome:
-        return cls(data["status"], data["error"], data["report"], data["seconds"])
+        return cls(data["status"], data["error"], data["report"], data["seconds"],
+                   data.get("cpu_seconds", 0.0))  # fmt: skip
 
 
 def front_end(task: Task):
@@ -120,15 +122,17 @@ def config_of(program) -> dict[str, Any]:
 
 def run_task(task: Task) -> Outcome:
     """Compile and simulate one run (in a worker); every error is returned, not raised."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
-        report = _simulate(task)
+        outcome = Outcome(OK, report=_simulate(task))
     except FsedpError as error:
-        return Outcome(FAILED, _one_line(error), seconds=time.perf_counter() - start)
+        outcome = Outcome(FAILED, _one_line(error))
     except Exception as error:  # noqa: BLE001 - a bug: recorded, said as such, not cached
         message = f"internal error: {type(error).__name__}: {error}"
-        return Outcome(FAILED, message, seconds=time.perf_counter() - start, cacheable=False)
-    return Outcome(OK, report=report, seconds=time.perf_counter() - start)
+        outcome = Outcome(FAILED, message, cacheable=False)
+    outcome.seconds = time.perf_counter() - start
+    outcome.cpu_seconds = time.process_time() - cpu
+    return outcome
 
 
 def _simulate(task: Task) -> dict[str, Any]:

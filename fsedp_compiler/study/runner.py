@@ -40,7 +40,8 @@ class Prepared:
     task: Task
     config: dict[str, Any]
     outcome: Outcome | None = None  # known before executing: a front-end error or a cache hit
-    seconds: float | None = None  # the run's time in its worker, when it ran now
+    seconds: float | None = None  # the run's wall time in its worker, when it ran now
+    cpu_seconds: float | None = None
 
 
 # Called once per finished run: how its outcome came (DONE, CACHED or FAILED) and the outcome.
@@ -83,7 +84,7 @@ def run_prepared(items: list[Prepared], settings: Settings, progress: Progress) 
 
     def finished(task: Task, outcome: Outcome) -> None:
         item = pending[task.index]
-        item.outcome, item.seconds = outcome, outcome.seconds
+        item.outcome, item.seconds, item.cpu_seconds = outcome, outcome.seconds, outcome.cpu_seconds
         if outcome.cacheable:
             store.put(task.key, outcome)
         progress(DONE if outcome.status != FAILED else FAILED, outcome)

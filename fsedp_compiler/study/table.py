@@ -50,14 +50,23 @@ def case_columns(rows: Sequence[Row]) -> list[str]:
     axes = [c for c in rows[0] if c.startswith("axis.") and not _is_strategy_axis(c)]
     columns = configs + axes  # the configuration's name first, where an axis sets it
     varying = [c for c in columns if len({_hashable(r.get(c)) for r in rows}) > 1]
-    # An axis and the configuration it sets vary together: show the configuration once.
-    shown, seen = [], set()
+    # A column that another shown one determines (the mesh by the system preset, a model's
+    # sizes by its name, an axis by the configuration it sets) adds nothing: shown once.
+    shown: list[str] = []
     for column in varying:
-        values = tuple(_hashable(r.get(column)) for r in rows)
-        if values not in seen:
-            seen.add(values)
+        if not any(_determines(rows, other, column) for other in shown):
             shown.append(column)
     return shown
+
+
+def _determines(rows: Sequence[Row], column: str, other: str) -> bool:
+    """Whether each value of `column` goes with one value of `other` in `rows`."""
+    seen: dict[Any, Any] = {}
+    for row in rows:
+        key, value = _hashable(row.get(column)), _hashable(row.get(other))
+        if seen.setdefault(key, value) != value:
+            return False
+    return True
 
 
 def _hashable(value: Any) -> Any:
