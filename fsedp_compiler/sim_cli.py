@@ -74,6 +74,7 @@ def _arguments() -> argparse.ArgumentParser:
         help="also find the least SRAM per chiplet at which the strategy runs within 5%% of its "
         "latency at the given SRAM (bisection; needs a .moe or moe-level input)",
     )
+    _add_study_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     parser.add_argument(
         "--version",
@@ -81,6 +82,19 @@ def _arguments() -> argparse.ArgumentParser:
         help="print the version and whether the event loop is compiled, then exit",
     )
     return parser
+
+
+def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """-D overrides and the --plot timeline (issue 11)."""
+    from fsedp_compiler.overrides import add_define_argument
+
+    add_define_argument(parser)
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="draw a per-chiplet timeline of engine, DDR channel and link activity "
+        "(PNG, SVG or PDF by the file's extension; needs matplotlib)",
+    )
 
 
 class _VersionAction(argparse.Action):
@@ -110,9 +124,10 @@ def load_module(
     *,
     verify_ir: bool = True,
     execution_check: bool = False,
+    overrides: Sequence = (),
 ) -> ModuleOp:
-    """Parse `.moe` or MLIR text into a verified module lowered to cisa programs, as
-    `fsedp-sim` does.
+    """Parse `.moe` or MLIR text (with `-D` `overrides`) into a verified module lowered to
+    cisa programs, as `fsedp-sim` does.
 
     `verify_ir=False` skips xDSL's structural verifier on programs the compiler has just built
     in this process (see `compile_module`); parsed input is always verified.
@@ -121,20 +136,28 @@ def load_module(
     from fsedp_compiler.pipelines import compile_if_needed
 
     return compile_if_needed(
-        read_module(path), strategy, verify_ir=verify_ir, execution_check=execution_check
+        read_module(path, overrides),
+        strategy,
+        verify_ir=verify_ir,
+        execution_check=execution_check,
     )
 
 
-def read_module(path: str) -> ModuleOp:
-    """Parse `.moe` or MLIR text (`-`: MLIR from stdin) into a verified module."""
+def read_module(path: str, overrides: Sequence = ()) -> ModuleOp:
+    """Parse `.moe` or MLIR text (`-`: MLIR from stdin) into a verified module; `overrides`
+    (`overrides.Override`, from -D) set fields of a `.moe` file."""
     try:
         raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
     except OSError as error:
         raise FsedpError(f"cannot read {path}: {error.strerror}") from None
+    if overrides:
+        from fsedp_compiler.overrides import check_moe_input
+
+        check_moe_input(overrides, path.endswith(".moe"))
     if path.endswith(".moe"):
         from fsedp_compiler.frontend import MoeFrontend
 
-        module = MoeFrontend().parse(Context(), io.BytesIO(raw), path)
+        module = MoeFrontend(overrides=tuple(overrides)).parse(Context(), io.BytesIO(raw), path)
     else:
         ctx = registry.context()
         from fsedp_compiler.frontend import check_limits
@@ -163,7 +186,7 @@ def _simulate(options: argparse.Namespace) -> None:
     from backends.sim import simulate
     from fsedp_compiler.pipelines import compile_if_needed
 
-    module = read_module(options.file)
+    module = read_module(options.file, options.define)
     need = _least_sram(module, options.strategy) if options.min_sram else None
     module = compile_if_needed(
         module,
@@ -176,7 +199,7 @@ def _simulate(options: argparse.Namespace) -> None:
         check_numerics=options.check_numerics,
         numerics_scale=options.numerics_scale,
         numerics_seed=options.numerics_seed,
-        trace=options.trace is not None,
+        trace=options.trace is not None or options.plot is not None,
     )
     if need is not None:
         sim.report["min_sram"] = need.report()
@@ -186,10 +209,18 @@ def _simulate(options: argparse.Namespace) -> None:
         _write(options.csv, sim.csv())
     if options.trace is not None:
         _write(options.trace, json.dumps(sim.chrome_trace()))
+    if options.plot is not None:
+        _plot_timeline(sim, options.plot)
     if options.json == "-":
         sys.stdout.write(sim.json())
     elif not options.quiet:
         sys.stdout.write(sim.text() + (need.text() if need is not None else ""))
+
+
+def _plot_timeline(sim, path: str) -> None:
+    from fsedp_compiler.study.plots import timeline
+
+    timeline(sim.chrome_trace(), sim.report, path)
 
 
 def _least_sram(module: ModuleOp, strategy: str | None):
