@@ -319,49 +319,68 @@ def _waits(ops: np.ndarray, bflat: np.ndarray, bat: np.ndarray, n: int):
     for each operand in order, a read gives the buffer's last writer before the instruction,
     a write (or free) the reads since that writer, in order, then the writer. Also each
     instruction's dependents (in instruction order) and how many it waits for."""
-    inst = np.repeat(np.arange(n, dtype=np.int64), np.diff(bat))
-    slot = np.arange(len(bflat), dtype=np.int64) - bat[inst]
-    access = _ACCESS[ops[inst], slot]
+    waiter, target = _edges(*_buffer_uses(ops, bflat, bat, n))
+    npend = np.bincount(waiter, minlength=n)
+    deps = _rows(target, np.concatenate([[0], np.cumsum(npend)]))
+    order = np.argsort(target.astype(np.int64) * n + waiter, kind="stable")
+    count_by_target = np.bincount(target, minlength=n)
+    dependents = _rows(waiter[order], np.concatenate([[0], np.cumsum(count_by_target)]))
+    return deps, dependents, npend
+
+
+def _buffer_uses(ops: np.ndarray, bflat: np.ndarray, bat: np.ndarray, n: int):
+    """Every use of a buffer that orders instructions (instruction, operand slot, access,
+    buffer), sorted by buffer, then instruction, then slot; 32-bit (a program's size is
+    limited far below 2^31)."""
+    inst = np.repeat(np.arange(n, dtype=np.int32), np.diff(bat))
+    slot = (np.arange(len(bflat), dtype=np.int64) - bat[inst]).astype(np.int8)
+    access = _ACCESS[ops[inst], slot].astype(np.int8)
     used = access != _NONE
-    inst, slot, b, access = inst[used], slot[used], bflat[used], access[used]
+    inst, slot, b, access = inst[used], slot[used], bflat[used].astype(np.int32), access[used]
     width = _ACCESS.shape[1]
-    order = np.argsort(b * (n * width) + inst * width + slot)  # each buffer's uses, in order
-    inst, slot, b, access = inst[order], slot[order], b[order], access[order]
+    key = (b.astype(np.int64) * n + inst) * width + slot
+    order = np.argsort(key)
+    del key
+    return inst[order], slot[order], access[order], b[order]
+
+
+def _edges(inst, slot, access, b) -> tuple[np.ndarray, np.ndarray]:
+    """(waiting instruction, what it waits for) pairs in the order of each one's waits."""
     m = len(inst)
-    pos = np.arange(m, dtype=np.int64)
-    buffer_start = run_starts(b)
-    run_start = run_starts(np.stack([b, inst]))  # the instruction's first use of the buffer
-    writes = np.where(access == _W, pos, -1)
+    pos = np.arange(m, dtype=np.int32)
+    buffer_start = run_starts(b).astype(np.int32)
+    run_start = run_starts(np.stack([b, inst])).astype(np.int32)  # the instruction's first use
+    del b
+    writes = np.where(access == _W, pos, -1).astype(np.int32)
     last_write = np.maximum.accumulate(writes) if m else writes
+    del writes
     before = run_start - 1
     writer = np.where(before >= buffer_start, last_write[np.maximum(before, 0)], -1)
     writer = np.where(writer >= buffer_start, writer, -1)  # the last write of an earlier one
+    del last_write, before
     # the reads between that write (or the buffer's first use) and the instruction
-    reads = np.flatnonzero(access == _R)
-    waits_all = access != _R
+    reads = np.flatnonzero(access == _R).astype(np.int32)
     low = np.where(writer >= 0, writer + 1, buffer_start)
-    first = np.searchsorted(reads, low)
-    count = np.where(waits_all, np.searchsorted(reads, run_start) - first, 0)
+    del buffer_start
+    first = np.searchsorted(reads, low).astype(np.int32)
+    del low
+    count = np.where(access != _R, np.searchsorted(reads, run_start) - first, 0).astype(np.int32)
+    del run_start
     event = np.repeat(pos, count)
-    within = np.arange(count.sum(), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    within = np.arange(len(event), dtype=np.int32) - np.repeat(np.cumsum(count) - count, count)
     read_inst = inst[reads[np.repeat(first, count) + within]]
+    del reads, first
     # edges (waiting instruction, slot, rank within the slot's waits, what it waits for)
     has_writer = writer >= 0
     w_event = pos[has_writer]
     waiter = np.concatenate([inst[event], inst[w_event]])
-    key_slot = np.concatenate([slot[event], slot[w_event]])
-    rank = np.concatenate([within, count[w_event]])
+    key_slot = np.concatenate([slot[event], slot[w_event]]).astype(np.int64)
+    rank = np.concatenate([within, count[w_event]]).astype(np.int64)
     target = np.concatenate([read_inst, inst[writer[has_writer]]])
+    del event, within, read_inst, w_event, count, writer
     ranks = int(rank.max()) + 1 if len(rank) else 1
-    order = np.argsort((waiter * width + key_slot) * ranks + rank)
-    waiter, target = waiter[order], target[order]
-    npend = np.bincount(waiter, minlength=n)
-    at = np.concatenate([[0], np.cumsum(npend)])
-    deps = _rows(target, at)
-    order = np.argsort(target * n + waiter, kind="stable")
-    count_by_target = np.bincount(target, minlength=n)
-    dependents = _rows(waiter[order], np.concatenate([[0], np.cumsum(count_by_target)]))
-    return deps, dependents, npend
+    order = np.argsort((waiter.astype(np.int64) * _ACCESS.shape[1] + key_slot) * ranks + rank)
+    return waiter[order], target[order]
 
 
 def _visits(ops, bflat, bat, kind, prog, nprog) -> tuple[list[int], list[int]]:
