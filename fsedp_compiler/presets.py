@@ -198,9 +198,8 @@ def _coerce(field: dataclasses.Field, value: object) -> object:
         try:
             return field.type(value)
         except ValueError:
-            raise FsedpError(
-                f"field '{field.name}' expects {field.type.__name__}, got {value!r}"
-            ) from None
+            kind = "an integer" if field.type is int else "a number"
+            raise FsedpError(f"field '{field.name}' expects {kind}, got {value!r}") from None
     return value
 
 

@@ -4,8 +4,9 @@
     fsedp-sim model.moe --strategy ep --json report.json     # override the strategy
     fsedp-sim lowered.mlir --check-numerics --trace out.json --csv util.csv
 
-Prints the text summary (or, with `--json -`, the JSON report) on stdout. Every user error is a
-message on stderr and exit code 1 (2 for usage errors), never a traceback.
+Prints the text summary on stdout, unless one of `--json`, `--csv` or `--trace` is `-`
+(standard output). Errors and exit codes are those of `fsedp-opt` (`cli_common.py`), never a
+traceback. Nothing heavy is imported before the arguments parse.
 """
 
 from __future__ import annotations
@@ -15,14 +16,27 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.parser import Parser
-
-from fsedp_compiler import perf, registry
-from fsedp_compiler.cli import run_reporting_errors
+from fsedp_compiler import perf
+from fsedp_compiler.cli_common import (
+    STDIO,
+    check_outputs,
+    format_argument,
+    input_format,
+    input_name,
+    read_input,
+    run_reporting_errors,
+    version_line,
+    write_output,
+)
 from fsedp_compiler.errors import FsedpError, decode_utf8
+
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
+
+STRATEGIES = ("fsedp", "fsedp-paired", "ep", "hydra")  # tests/test_sim_cli.py: = PIPELINES
+OUTPUTS = ("json", "csv", "trace")
 
 
 def _arguments() -> argparse.ArgumentParser:
@@ -31,16 +45,32 @@ def _arguments() -> argparse.ArgumentParser:
         description="Simulate per-chiplet cisa programs: timing, SRAM, DDR/D2D traffic and, "
         "optionally, numerics.",
     )
-    parser.add_argument("file", help="lowered .mlir (cisa programs), or a .moe file; - is stdin")
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        help="a .moe file, or lowered .mlir (cisa programs); - : standard input (MLIR unless "
+        "-f moe)",
+    )
+    parser.add_argument(
+        "-f",
+        "--frontend",
+        metavar="{moe,mlir}",
+        type=format_argument,
+        help="the input format, instead of the file's extension",
+    )
     parser.add_argument(
         "--strategy",
-        help="compile a .moe with this strategy instead of the file's "
-        "(fsedp, fsedp-paired, ep, hydra)",
+        choices=STRATEGIES,
+        help="compile a .moe with this strategy instead of the file's",
     )
-    parser.add_argument("--json", metavar="FILE", help="write the JSON report (- for stdout)")
-    parser.add_argument("--csv", metavar="FILE", help="write per-chiplet utilization as CSV")
+    parser.add_argument("--json", metavar="FILE", help="write the JSON report (-: stdout)")
     parser.add_argument(
-        "--trace", metavar="FILE", help="write a Chrome trace-event JSON timeline (Perfetto)"
+        "--csv", metavar="FILE", help="write per-chiplet utilization as CSV (-: stdout)"
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write a Chrome trace-event JSON timeline for Perfetto (-: stdout)",
     )
     parser.add_argument(
         "--check-numerics",
@@ -69,10 +99,17 @@ def _arguments() -> argparse.ArgumentParser:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     parser.add_argument(
+        "--full",
+        action="store_true",
+        help="list every chiplet and link in the summary (the default up to 16 chiplets; above, "
+        "the summary gives totals and extremes)",
+    )
+    parser.add_argument(
         "--version",
         action=_VersionAction,
         help="print the version and whether the event loop is compiled, then exit",
     )
+    parser.epilog = "exit codes: 0 success, 1 bad input, 2 bad usage, 3 internal error"
     return parser
 
 
@@ -84,20 +121,16 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from importlib.metadata import PackageNotFoundError, version
+        from backends.sim.loop_choice import LOOP_COMPILED
 
-        from backends.sim.engine import LOOP_COMPILED
-
-        try:
-            number = version("fsedp")
-        except PackageNotFoundError:
-            number = "(not installed)"
         loop = "compiled with mypyc" if LOOP_COMPILED else "plain Python, not compiled (README)"
-        sys.stdout.write(f"fsedp-sim {number} (event loop: {loop})\n")
+        sys.stdout.write(version_line("fsedp-sim", f"event loop: {loop}") + "\n")
         parser.exit()
 
 
-def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> ModuleOp:
+def load_module(
+    path: str, strategy: str | None, *, verify_ir: bool = True, frontend: str | None = None
+) -> ModuleOp:
     """Parse `.moe` or MLIR text into a verified module lowered to cisa programs.
 
     `verify_ir=False` skips xDSL's structural verifier on programs the compiler has just built
@@ -105,36 +138,32 @@ def load_module(path: str, strategy: str | None, *, verify_ir: bool = True) -> M
     """
     from backends.sim.target import lower_if_needed
 
-    return lower_if_needed(read_module(path), strategy, verify_ir=verify_ir)
+    return lower_if_needed(read_module(path, frontend), strategy, verify_ir=verify_ir)
 
 
-def read_module(path: str) -> ModuleOp:
-    """Parse `.moe` or MLIR text (`-`: MLIR from stdin) into a verified module."""
-    try:
-        raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
-    except OSError as error:
-        raise FsedpError(f"cannot read {path}: {error.strerror}") from None
-    if path.endswith(".moe"):
+def read_module(path: str, frontend: str | None = None) -> ModuleOp:
+    """Parse `.moe` or MLIR text into a verified module: the format by `frontend` (-f) or the
+    file's extension; `-` reads standard input (MLIR unless `frontend` says otherwise)."""
+    from fsedp_compiler.frontend import check_limits
+
+    file_format = input_format(path, frontend)
+    raw = read_input(path)
+    name = input_name(path)
+    if file_format == "moe":
+        from xdsl.context import Context
+
         from fsedp_compiler.frontend import MoeFrontend
 
-        module = MoeFrontend().parse(Context(), io.BytesIO(raw), path)
+        module = MoeFrontend().parse(Context(), io.BytesIO(raw), name)
     else:
-        ctx = registry.context()
-        from fsedp_compiler.frontend import check_limits
+        from xdsl.parser import Parser
 
-        name = "<stdin>" if path == "-" else path
-        module = Parser(ctx, decode_utf8(raw, name), name).parse_module()
+        from fsedp_compiler import registry
+
+        module = Parser(registry.context(), decode_utf8(raw, name), name).parse_module()
         check_limits(module, name)
     module.verify()
     return module
-
-
-def _write(path: str, text: str) -> None:
-    try:
-        with open(path, "w") as stream:
-            stream.write(text)
-    except OSError as error:
-        raise FsedpError(f"cannot write {path}: {error.strerror}") from None
 
 
 def run(args: Sequence[str] | None = None) -> int:
@@ -146,7 +175,9 @@ def _simulate(options: argparse.Namespace) -> None:
     from backends.sim import simulate
     from backends.sim.target import lower_if_needed
 
-    module = read_module(options.file)
+    outputs = [(f"--{name}", getattr(options, name)) for name in OUTPUTS]
+    check_outputs(outputs)
+    module = read_module(options.file, options.frontend)
     need = _least_sram(module, options.strategy) if options.min_sram else None
     module = lower_if_needed(module, options.strategy, verify_ir=options.verify_ir)
     sim = simulate(
@@ -158,16 +189,22 @@ def _simulate(options: argparse.Namespace) -> None:
     )
     if need is not None:
         sim.report["min_sram"] = need.report()
-    if options.json is not None and options.json != "-":
-        _write(options.json, sim.json())
-    if options.csv is not None:
-        _write(options.csv, sim.csv())
-    if options.trace is not None:
-        _write(options.trace, json.dumps(sim.chrome_trace()))
-    if options.json == "-":
-        sys.stdout.write(sim.json())
-    elif not options.quiet:
-        sys.stdout.write(sim.text() + (need.text() if need is not None else ""))
+    _write_outputs(sim, options)
+    if not options.quiet and STDIO not in (path for _, path in outputs):
+        sys.stdout.write(sim.text(full=options.full or None) + (need.text() if need else ""))
+
+
+def _write_outputs(sim, options: argparse.Namespace) -> None:
+    """--json, --csv and --trace, each to its file or (`-`) to standard output."""
+    texts = {
+        "json": sim.json,
+        "csv": sim.csv,
+        "trace": lambda: json.dumps(sim.chrome_trace()),
+    }
+    for name in OUTPUTS:
+        path = getattr(options, name)
+        if path is not None:
+            write_output(path, texts[name]())
 
 
 def _least_sram(module: ModuleOp, strategy: str | None):

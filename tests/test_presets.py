@@ -181,7 +181,7 @@ def test_override_accepts_text_for_numeric_fields():
     changed = with_overrides(get_system("paper-2x2"), {"sram_bytes": "4096", "clock_ghz": "1.25"})
     assert changed.sram_bytes == 4096
     assert changed.clock_ghz == 1.25
-    with pytest.raises(FsedpError, match="'sram_bytes' expects int, got '4k'"):
+    with pytest.raises(FsedpError, match="'sram_bytes' expects an integer, got '4k'"):
         with_overrides(get_system("paper-2x2"), {"sram_bytes": "4k"})
 
 
