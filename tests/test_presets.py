@@ -24,7 +24,7 @@ from fsedp_compiler.presets import (
     with_overrides,
 )
 
-# DESIGN.md §5, copied here on purpose so a slip in presets.py shows up as a mismatch.
+# docs/design.md §6, copied here on purpose so a slip in presets.py shows up as a mismatch.
 DESIGN_MODELS = {
     "qwen3-30b-a3b": (2048, 768, 128, 0, 8, 48),
     "deepseek-moe-16b": (2048, 1408, 64, 2, 6, 27),
