@@ -61,6 +61,7 @@ class FsedpOptMain(xDSLOptMain):
         self.available_frontends.update(registry.get_all_frontends())
 
     def setup_pipeline(self) -> None:
+        check_repeated_options(self.args.passes)
         try:
             super().setup_pipeline()
         except ValueError as error:
@@ -178,6 +179,32 @@ class FsedpOptMain(xDSLOptMain):
             if error.line is not None:
                 error.line += start_offset
             raise
+
+
+def check_repeated_options(pipeline: str) -> None:
+    """Refuse an option given twice to one pass of `-p` (`fsedp{slices=4 slices=8}`): xDSL's
+    parser keeps the last one silently. (Two spellings of one option, `skip_idle` and
+    `skip-idle`, are refused where pipeline options are mapped, `pipelines.py`.)"""
+    from xdsl.utils.arg_spec import PipelineLexer, SpecTokenKind
+
+    lexer, previous, seen = PipelineLexer(pipeline), None, set()
+    name, inside = "", False
+    while (token := lexer.lex()).kind is not SpecTokenKind.EOF:
+        kind, text = token.kind, token.span.text
+        if kind is SpecTokenKind.IDENT and not inside:
+            name = text
+        elif kind is SpecTokenKind.L_BRACE:
+            inside, seen = True, set()
+        elif kind is SpecTokenKind.R_BRACE:
+            inside = False
+        elif kind is SpecTokenKind.IDENT and previous in (
+            SpecTokenKind.L_BRACE,
+            SpecTokenKind.SPACE,
+        ):
+            if text in seen:
+                raise FsedpError(f"{name}: option '{text}' is given twice in -p")
+            seen.add(text)
+        previous = kind
 
 
 class PassTimer:

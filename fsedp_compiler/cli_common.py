@@ -7,11 +7,12 @@ errors answer at once; the tools import the compiler only once their arguments p
 Exit codes (README, "Errors", has the table):
 
 - 0: success;
-- 1: bad input: a file's content is malformed, out of range or too large, or the layer cannot
-  be compiled or simulated as asked (it does not fit in SRAM, the programs deadlock);
-- 2: bad usage: the command line is at fault: an unknown or malformed flag, pass pipeline,
-  pass, strategy or target; an input file that cannot be read or whose format is unknown; an
-  output file that cannot be written;
+- 1: bad input: a file's content is malformed, out of range or too large; a strategy option
+  that is wrong (in a `.moe` file or in `-p` alike); or the layer cannot be compiled or
+  simulated as asked (it does not fit in SRAM, the programs deadlock);
+- 2: bad usage: the command line is at fault: an unknown or malformed flag, pass-pipeline
+  syntax, an unknown pass, strategy or target; an input file that cannot be read or whose
+  format is unknown; an output file that cannot be written;
 - 3: an internal error, a bug in fsedp, said as such (`FSEDP_TRACEBACK=1` shows the traceback);
 - 130: interrupted (Ctrl-C).
 """
