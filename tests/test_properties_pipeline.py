@@ -5,15 +5,17 @@ machine of any topology, DDR channels anywhere, SRAM from far too small to plent
 strategy with random options) and runs `fsedp-sim FILE --check-numerics --json -` on it, twice.
 It must
 
-- exit 0, or exit 1 with a diagnostic saying the layer does not fit in SRAM (never the
+- exit 0, or exit 1 with a diagnostic, from the pass that found out, saying the layer does not
+  fit in SRAM or a random option asks for what the layer or machine does not have (never the
   internal-error path, never another refusal: the input is valid);
 - compute the layer: the numerics check passes (else the run is an error, caught above);
 - take at least as long as both lower bounds, the program's and the workload's;
 - stay within `sram_bytes` on every chiplet;
-- print byte-identical reports on both runs.
+- print byte-identical reports on both runs, and in other processes with other hash seeds.
 
 Profiles: `ci` (default, a few seconds) and `long` (`HYPOTHESIS_PROFILE=long pytest
-tests/test_properties_pipeline.py --hypothesis-show-statistics`, 10,000 cases, run on purpose).
+tests/test_properties_pipeline.py --hypothesis-show-statistics`, 10,000 cases in process and
+300 across processes, run on purpose).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,6 +38,11 @@ PROFILES = {
     "long": settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck)),
 }
 PROFILE = PROFILES[os.environ.get("HYPOTHESIS_PROFILE", "ci")]
+# Reruns in other processes, under other hash seeds (each a fresh interpreter: about 1 s).
+PROCESS_PROFILE = {
+    "ci": settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck)),
+    "long": settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck)),
+}[os.environ.get("HYPOTHESIS_PROFILE", "ci")]
 
 # What a valid layer may be refused for, each by the pass that found out, with the numbers: it
 # does not fit in the machine's SRAM, or a random option asks for what the layer or the machine
@@ -178,6 +187,29 @@ def check_layer(text: str, path: Path, capsys) -> int:
 def test_random_layer_compiles_and_simulates(text: str, tmp_path_factory, capsys) -> None:
     code = check_layer(text, tmp_path_factory.mktemp("layer") / "layer.moe", capsys)
     event("ran" if code == 0 else "refused")  # shown by --hypothesis-show-statistics
+
+
+@PROCESS_PROFILE
+@given(text=layers())
+def test_reports_do_not_depend_on_the_process(text: str, tmp_path_factory) -> None:
+    """The same report from two interpreters with different hash seeds (set and dict order)."""
+    path = tmp_path_factory.mktemp("layer") / "layer.moe"
+    path.write_text(text)
+    script = Path(sys.executable).with_name("fsedp-sim")
+    runs = [
+        subprocess.run(
+            [str(script), str(path), "--json", "-"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=os.environ | {"PYTHONHASHSEED": seed},
+        )
+        for seed in ("1", "2")
+    ]
+    assert runs[0].returncode in (0, 1), runs[0].stderr
+    assert [(r.returncode, r.stdout, r.stderr) for r in runs[1:]] == [
+        (runs[0].returncode, runs[0].stdout, runs[0].stderr)
+    ]
 
 
 @pytest.mark.parametrize("sram", [1, 10**9])
