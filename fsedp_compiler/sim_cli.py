@@ -35,15 +35,16 @@ from fsedp_compiler.errors import FsedpError, decode_utf8
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
 
-STRATEGIES = ("fsedp", "fsedp-paired", "ep", "hydra")  # tests/test_sim_cli.py: = PIPELINES
+STRATEGIES = ("fsedp", "fsedp-paired", "ep", "hydra")  # = PIPELINES (tests/test_cli_common.py)
 OUTPUTS = ("json", "csv", "trace")
 
 
 def _arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fsedp-sim",
-        description="Simulate per-chiplet cisa programs: timing, SRAM, DDR/D2D traffic and, "
-        "optionally, numerics.",
+        description="Compile a .moe layer (or read lowered .mlir) and simulate its per-chiplet "
+        "programs: latency and its lower bounds, utilization, SRAM, DDR and D2D traffic and, "
+        "optionally, numerics. docs/simulator.md describes the model and every number.",
     )
     parser.add_argument(
         "file",
