@@ -32,7 +32,7 @@ from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.cisa import programs_of
 from dialects.cisa_model import KIND_NAMES, MNEMONIC, OPCODES, WEIGHT, ModuleCode
 from dialects.cisa_opcodes import ACC, ALLOC, FREE, GEMM, LOAD, RECV, SEND
-from dialects.cisa_rules import pair_transfers
+from dialects.cisa_rules import transfer_partners
 from dialects.moe import LayerOp
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.record import module_options, module_strategy
@@ -66,11 +66,11 @@ def weight_contents(code: ModuleCode) -> dict[int, tuple[int, int, int]]:
     for g, opcode in enumerate(code.code):
         if opcode == LOAD:  # channel, seq, bytes, expert, slice, of
             contents[code.bufs[g][0]] = code.args[g][3:6]
-    pairs, _ = pair_transfers(code.programs)
+    partner = transfer_partners(code).tolist()
     fills = [
-        (code.bufs[code.gid(*send)][0], code.bufs[code.gid(*recv)][0])
-        for recv, send in pairs.items()
-        if code.code[code.gid(*recv)] == RECV
+        (code.bufs[send][0], code.bufs[recv][0])
+        for recv, send in enumerate(partner)
+        if send >= 0 and code.code[recv] == RECV
     ]
     changed = True
     while changed:

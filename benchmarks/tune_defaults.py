@@ -30,33 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MODELS = ("deepseek-moe-16b", "qwen3-30b-a3b", "phi-3.5-moe", "yuan2.0-m32")
 
-STAGES: dict[str, list[dict[str, list]]] = {
-    "fsedp": [
-        {"min-slices": [8, 16, 32], "slice-buffers": [0, 8, 12]},
-        {"shape": ["tree", "tour"], "entry": ["nearest-need", "max-free"]},
-    ],
-    "fsedp-paired": [
-        {"mode": ["even", "per-expert"]},
-        {"min-slices": [8, 16, 32], "slice-buffers": [0, 8, 12]},
-        {"shape": ["tree", "tour"], "entry": ["nearest-need", "max-free"]},
-    ],
-    "ep": [
-        {
-            "order": ["paired", "id", "hot-first", "pairs"],
-            "mode": ["even", "nearest", "per-expert"],
-        },
-        {"min-slices": [1, 4, 16], "slice-buffers": [0, 2, 4, 8]},
-        {"shape": ["tree", "tour"]},
-    ],
-    "hydra": [
-        {
-            "order": ["paired", "id", "hot-first", "pairs"],
-            "mode": ["even", "nearest", "per-expert"],
-        },
-        {"min-slices": [1, 4, 16], "slice-buffers": [0, 2, 4, 8]},
-        {"shape": ["tree", "tour"]},
-    ],
-}
+# The stages live with `fsedp-study tune`, which searches per workload the same way.
+from fsedp_compiler.study.tune import STAGES  # noqa: E402
 
 
 def run_case(job: tuple[str, int, str, str, tuple]) -> tuple[tuple, float | None, str]:

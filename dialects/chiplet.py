@@ -9,9 +9,11 @@ builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", rows 2,
     clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608,
     ddr [25.6 at 0, 25.6 at 1, 25.6 at 3, 25.6 at 2], d2d_gbps 288.0, hop_latency_cycles 10,
     element_bytes 1, slice_buffers 12>} {
-  chiplet.slice expert 3 slice 1 of 4 bytes 98304
-  chiplet.stream expert 3 slice 1 stops array<i64: 0, 1, 3>
-  chiplet.transfer from 0 to 1 bytes 98304
+  chiplet.partition policy "block" owners array<i64: 0, 1, 2, 3>
+  chiplet.expert 1 slices 2 bytes 192 tokens 3 {order = array<i64: 4, 6>,
+      channels = array<i64: 0, 2>, stops = [array<i64: 0, 1, 2>, array<i64: 2, 0, 1>],
+      parents = [array<i64: -1, 0, 0>, array<i64: -1, 2, 2>]}
+  chiplet.buffers slots 9 reserve 1 bytes 192
 }
 ```
 
@@ -21,12 +23,14 @@ when read, table order when printed). `topology` and `links` may be left out (a 
 listed links) and are printed only when they differ from that:
 `#chiplet.system<"pkg", rows 1, cols 3, topology custom, ..., links [0-1, 1-2 at 144.0], ...>`.
 
-The ops are the compiler's intermediate vocabulary:
+The ops are the plan the passes build before lowering (docs/compiler.md says which pass writes
+what):
 
-- `chiplet.slice`: micro-slice `slice` of `of` of an expert's FFN dimension (R1), with the bytes
-  it occupies; the sharding pass creates them, later passes annotate them.
-- `chiplet.stream`: the trajectory of one slice: the ordered chiplets it visits (R2, R5).
-- `chiplet.transfer`: one D2D transfer between two chiplets.
+- `chiplet.partition`: the chiplet that holds each token (data parallelism, R2);
+- `chiplet.expert`: one expert cut into micro-slices (R1), annotated by later passes with each
+  slice's load order, DDR channel and trajectory (`stops`, and `parents` for trees);
+- `chiplet.placement`, `chiplet.dispatch`: expert parallelism's homes and token exchanges;
+- `chiplet.buffers`: the weight buffers of every chiplet (R4).
 """
 
 from __future__ import annotations
@@ -197,111 +201,6 @@ def check_chiplet(op: Operation, chiplet: int, what: str) -> None:
 def _int(attr: Attribute) -> int:
     assert isinstance(attr, IntegerAttr)
     return attr.value.data
-
-
-@irdl_op_definition
-class SliceOp(IRDLOperation):
-    """Micro-slice `slice` (0-based) of `of` of one expert's FFN dimension, and its bytes."""
-
-    name = "chiplet.slice"
-
-    expert = prop_def(IntegerAttr[I64])
-    slice = prop_def(IntegerAttr[I64])
-    of = prop_def(IntegerAttr[I64])
-    bytes = prop_def(IntegerAttr[I64])
-
-    assembly_format = "`expert` $expert `slice` $slice `of` $of `bytes` $bytes attr-dict"
-
-    def __init__(self, expert: int, slice: int, of: int, bytes: int):
-        super().__init__(
-            properties={
-                "expert": IntegerAttr(expert, 64),
-                "slice": IntegerAttr(slice, 64),
-                "of": IntegerAttr(of, 64),
-                "bytes": IntegerAttr(bytes, 64),
-            }
-        )
-
-    def verify_(self) -> None:
-        expert, index, count, size = (
-            _int(a) for a in (self.expert, self.slice, self.of, self.bytes)
-        )
-        if expert < 0:
-            raise VerifyException(f"expert id {expert} is negative")
-        if count <= 0:
-            raise VerifyException(f"slice count must be positive, got {count}")
-        if not 0 <= index < count:
-            raise VerifyException(f"slice {index} is outside 0..{count - 1}")
-        if size <= 0:
-            raise VerifyException(f"slice bytes must be positive, got {size}")
-
-
-@irdl_op_definition
-class StreamOp(IRDLOperation):
-    """The trajectory of one slice: the chiplets it visits, in order (first = entry)."""
-
-    name = "chiplet.stream"
-
-    expert = prop_def(IntegerAttr[I64])
-    slice = prop_def(IntegerAttr[I64])
-    stops = prop_def(DenseArrayBase)
-
-    assembly_format = "`expert` $expert `slice` $slice `stops` qualified($stops) attr-dict"
-
-    def __init__(self, expert: int, slice: int, stops: list[int]):
-        super().__init__(
-            properties={
-                "expert": IntegerAttr(expert, 64),
-                "slice": IntegerAttr(slice, 64),
-                "stops": DenseArrayBase.from_list(IntegerAttr(0, 64).type, stops),
-            }
-        )
-
-    def verify_(self) -> None:
-        stops = list(self.stops.get_values())
-        if not stops:
-            raise VerifyException("a stream needs at least one stop")
-        if len(set(stops)) != len(stops):
-            raise VerifyException(f"stream visits a chiplet twice: stops {stops}")
-        for chiplet in stops:
-            check_chiplet(self, chiplet, "stop chiplet")
-
-
-@irdl_op_definition
-class TransferOp(IRDLOperation):
-    """One D2D transfer of `bytes` bytes from chiplet `from` to chiplet `to`."""
-
-    name = "chiplet.transfer"
-
-    src = prop_def(IntegerAttr[I64], prop_name="from")
-    dst = prop_def(IntegerAttr[I64], prop_name="to")
-    bytes = prop_def(IntegerAttr[I64])
-
-    assembly_format = "`from` $from `to` $to `bytes` $bytes attr-dict"
-
-    def __init__(self, src: int, dst: int, bytes: int):
-        super().__init__(
-            properties={
-                "from": IntegerAttr(src, 64),
-                "to": IntegerAttr(dst, 64),
-                "bytes": IntegerAttr(bytes, 64),
-            }
-        )
-
-    def verify_(self) -> None:
-        src, dst, size = _int(self.src), _int(self.dst), _int(self.bytes)
-        check_chiplet(self, src, "source chiplet")
-        check_chiplet(self, dst, "destination chiplet")
-        if src == dst:
-            raise VerifyException(f"a transfer needs two different chiplets, got {src} to itself")
-        if size <= 0:
-            raise VerifyException(f"transfer bytes must be positive, got {size}")
-
-
-# -- the compiler's plan (added by the passes in passes/; see docs/compiler.md) --------------
-#
-# The plan stays compact: one op per expert (its slices as attribute arrays), one partition,
-# one placement, one buffer budget, and one dispatch op per (source, home) chiplet pair.
 
 
 def _i64_array(values) -> DenseArrayBase:
@@ -482,9 +381,6 @@ class BuffersOp(IRDLOperation):
 Chiplet = Dialect(
     "chiplet",
     [
-        SliceOp,
-        StreamOp,
-        TransferOp,
         PartitionOp,
         ExpertOp,
         PlacementOp,

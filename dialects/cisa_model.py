@@ -24,9 +24,14 @@ reader (`ProgramReader`) takes any names.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain
+
+import numpy as np
 
 from dialects.cisa_opcodes import (
     ACC,
@@ -138,18 +143,102 @@ SYNTAX: dict[int, str] = {
 }
 
 
+def run_starts(keys: np.ndarray) -> np.ndarray:
+    """For sorted keys (an array, or rows of arrays compared together, as a 2-D array): the
+    position where the run of equal keys that each position belongs to starts."""
+    keys = np.atleast_2d(keys)
+    m = keys.shape[1]
+    new = np.ones(m, dtype=bool)
+    new[1:] = (keys[:, 1:] != keys[:, :-1]).any(axis=0)
+    return np.maximum.accumulate(np.where(new, np.arange(m), 0))
+
+
+class Rows(Sequence[tuple[int, ...]]):
+    """Rows of integers of varying length, stored one after the other: `flat` holds the values,
+    `at` where each row starts (and, last, where the last one ends). Row i is a tuple. Compact
+    (a few bytes per value, not a Python object per row) and readable as numpy columns without
+    a copy (`arrays`), which is how the rules and the simulator read a million instructions."""
+
+    __slots__ = ("flat", "at", "_hash")
+
+    def __init__(self, flat: array, at: array) -> None:
+        self.flat, self.at = flat, at
+        self._hash: int | None = None
+
+    @classmethod
+    def of(cls, rows: Sequence[Sequence[int]]) -> Rows:
+        at = array("q", [0])
+        at.fromlist(list(accumulate(map(len, rows))))
+        return cls(array("q", list(chain.from_iterable(rows))), at)
+
+    def __len__(self) -> int:
+        return len(self.at) - 1
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        at = self.at
+        if i < 0:
+            i += len(at) - 1
+        return tuple(self.flat[at[i] : at[i + 1]])
+
+    def __iter__(self) -> Iterator[tuple[int, ...]]:
+        flat, at = self.flat, self.at
+        for i in range(len(at) - 1):
+            yield tuple(flat[at[i] : at[i + 1]])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Rows) and self.at == other.at and self.flat == other.flat
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash((self.flat.tobytes(), self.at.tobytes()))
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"Rows({list(self)!r})"
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """`flat` and `at` as int64 arrays (views, no copy)."""
+        return np.frombuffer(self.flat, dtype=np.int64), np.frombuffer(self.at, dtype=np.int64)
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(np.frombuffer(self.at, dtype=np.int64))
+
+    def column(self, rows: np.ndarray, k: int) -> np.ndarray:
+        """Item k of each of `rows` (each of which has more than k items)."""
+        flat, at = self.arrays()
+        return flat[at[rows] + k]
+
+    @classmethod
+    def concat(cls, parts: Sequence[Rows], shifts: Sequence[int] | None = None) -> Rows:
+        """The rows of `parts` one after the other, the values of part k plus `shifts[k]`."""
+        flats, ats, total = [], [np.zeros(1, dtype=np.int64)], 0
+        for k, part in enumerate(parts):
+            flat, at = part.arrays()
+            flats.append(flat + shifts[k] if shifts and shifts[k] else flat)
+            ats.append(at[1:] + total)
+            total += len(flat)
+        flat = np.concatenate(flats) if flats else np.zeros(0, dtype=np.int64)
+        return cls(array("q", flat.tobytes()), array("q", np.concatenate(ats).tobytes()))
+
+
 @dataclass(frozen=True)
 class Program:
-    """One chiplet's instructions (index = position in the program) and buffers."""
+    """One chiplet's instructions (index = position in the program) and buffers.
 
-    code: tuple[int, ...]  # opcode of each instruction
-    bufs: tuple[tuple[int, ...], ...]  # the buffers it names (alloc: the one it creates)
-    args: tuple[tuple[int, ...], ...]  # its integer fields, named by OPCODES[code].fields
+    `memo` keeps what has been derived from the program once (the rules' verdict, see
+    cisa_rules.py): a Program never changes, so neither does what follows from it."""
+
+    code: bytes  # opcode of each instruction
+    bufs: Rows  # the buffers it names (alloc: the one it creates)
+    args: Rows  # its integer fields, named by OPCODES[code].fields
     tokens: tuple[tuple[int, ...] | None, ...]  # gemm, accumulate: its tokens; else None
     buffer_kind: tuple[int, ...]  # WEIGHT or ACT
     buffer_bytes: tuple[int, ...]
     buffer_tokens: tuple[tuple[int, ...], ...]  # an act buffer's tokens; () for weights
     buffer_alloc: tuple[int, ...]  # index of each buffer's alloc
+    memo: dict = dataclasses.field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def __len__(self) -> int:
         return len(self.code)
@@ -158,14 +247,23 @@ class Program:
         """`%a<k>` (act) or `%w<k>` (weight): the buffer's name in the printed program."""
         return f"%{KIND_NAMES[self.buffer_kind[buf]][0]}{buf}"
 
+    def opcodes(self) -> np.ndarray:
+        return np.frombuffer(self.code, dtype=np.uint8)
+
 
 class CodeBuilder:
-    """Appends instructions to one program and makes the `Program`."""
+    """Appends instructions to one program and makes the `Program`. Instructions are kept as
+    tuples in a short list and packed into `Rows` arrays every `CHUNK` of them: appending a
+    tuple is fast, and memory stays that of the packed form."""
+
+    CHUNK = 1 << 14
 
     def __init__(self) -> None:
-        self.code: list[int] = []
-        self.bufs: list[tuple[int, ...]] = []
-        self.args: list[tuple[int, ...]] = []
+        self.code = bytearray()
+        self.bufs, self.buf_at = array("q"), array("q", [0])
+        self.args, self.arg_at = array("q"), array("q", [0])
+        self.pending_bufs: list[tuple[int, ...]] = []
+        self.pending_args: list[tuple[int, ...]] = []
         self.tokens: list[tuple[int, ...] | None] = []
         self.buffer_kind: list[int] = []
         self.buffer_bytes: list[int] = []
@@ -175,9 +273,21 @@ class CodeBuilder:
     def add(self, code: int, bufs: tuple[int, ...] = (), args: tuple[int, ...] = (),
             tokens: tuple[int, ...] | None = None) -> None:  # fmt: skip
         self.code.append(code)
-        self.bufs.append(bufs)
-        self.args.append(args)
+        self.pending_bufs.append(bufs)
+        self.pending_args.append(args)
         self.tokens.append(tokens)
+        if len(self.pending_bufs) >= self.CHUNK:
+            self._pack()
+
+    def _pack(self) -> None:
+        for rows, flat, at in (
+            (self.pending_bufs, self.bufs, self.buf_at),
+            (self.pending_args, self.args, self.arg_at),
+        ):
+            # fromlist: an array extended from an iterator grows one item at a time
+            at.fromlist(list(accumulate(map(len, rows), initial=len(flat)))[1:])
+            flat.fromlist(list(chain.from_iterable(rows)))
+            rows.clear()
 
     def alloc(self, kind: int, nbytes: int, tokens: tuple[int, ...] = ()) -> int:
         """A new buffer; returns its id."""
@@ -190,10 +300,11 @@ class CodeBuilder:
         return buf
 
     def finish(self) -> Program:
+        self._pack()
         return Program(
-            tuple(self.code), tuple(self.bufs), tuple(self.args), tuple(self.tokens),
-            tuple(self.buffer_kind), tuple(self.buffer_bytes), tuple(self.buffer_tokens),
-            tuple(self.buffer_alloc),
+            bytes(self.code), Rows(self.bufs, self.buf_at), Rows(self.args, self.arg_at),
+            tuple(self.tokens), tuple(self.buffer_kind), tuple(self.buffer_bytes),
+            tuple(self.buffer_tokens), tuple(self.buffer_alloc),
         )  # fmt: skip
 
 
@@ -352,63 +463,94 @@ class ProgramReader:
         return value
 
 
-@dataclass
+@dataclass(eq=False)
 class ModuleCode:
-    """Every program of a module, one after the other in chiplet order, as parallel lists
-    indexed by `gid` (the instruction's position among all of them), buffers numbered across
-    the module (a program's buffer b is `first_buffer[chiplet] + b`)."""
+    """Every program of a module, one after the other in chiplet order, indexed by `gid` (the
+    instruction's position among all of them), buffers numbered across the module (a program's
+    buffer b is `first_buffer[chiplet] + b`). Built once per set of programs (`of`)."""
 
     programs: dict[int, Program]
     spans: dict[int, range]  # chiplet -> the gids of its program
     first_buffer: dict[int, int]
-    code: list[int]
-    chiplet: list[int]
-    index: list[int]  # position in its program
-    bufs: list[tuple[int, ...]]  # module-wide buffer ids
-    args: list[tuple[int, ...]]
+    code: bytes
+    chiplet: np.ndarray  # per gid
+    index: np.ndarray  # position in its program
+    bufs: Rows  # module-wide buffer ids
+    args: Rows
     tokens: list[tuple[int, ...] | None]
     buffer_kind: list[int]
     buffer_bytes: list[int]
     buffer_tokens: list[tuple[int, ...]]
     buffer_chiplet: list[int]
+    memo: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, programs: dict[int, Program]) -> ModuleCode:
-        out = cls(dict(sorted(programs.items())), {}, {}, [], [], [], [], [], [], [], [], [], [])
-        for chiplet, program in out.programs.items():
-            first, offset = len(out.code), len(out.buffer_kind)
-            out.spans[chiplet] = range(first, first + len(program))
-            out.first_buffer[chiplet] = offset
-            out.code += program.code
-            out.chiplet += [chiplet] * len(program)
-            out.index += range(len(program))
-            out.bufs += (
-                program.bufs
-                if not offset
-                else [tuple(b + offset for b in ids) for ids in program.bufs]
-            )
-            out.args += program.args
-            out.tokens += program.tokens
-            out.buffer_kind += program.buffer_kind
-            out.buffer_bytes += program.buffer_bytes
-            out.buffer_tokens += program.buffer_tokens
-            out.buffer_chiplet += [chiplet] * len(program.buffer_kind)
+        """The programs together; the same object for the same programs (kept by the first
+        program's `memo`), so that the verifier and the simulator share what they derive."""
+        ordered = dict(sorted(programs.items()))
+        key = tuple((chiplet, id(p)) for chiplet, p in ordered.items())
+        holder = next(iter(ordered.values()), None)
+        cached = holder.memo.get("module") if holder is not None else None
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        out = cls._build(ordered)
+        if holder is not None:
+            holder.memo["module"] = (key, out)
         return out
+
+    @classmethod
+    def _build(cls, programs: dict[int, Program]) -> ModuleCode:
+        spans, first_buffer = {}, {}
+        start = nbuf = 0
+        buffer_kind, buffer_bytes, buffer_tokens, buffer_chiplet = [], [], [], []
+        tokens: list[tuple[int, ...] | None] = []
+        for chiplet, program in programs.items():
+            spans[chiplet] = range(start, start + len(program))
+            first_buffer[chiplet] = nbuf
+            start += len(program)
+            nbuf += len(program.buffer_kind)
+            tokens += program.tokens
+            buffer_kind += program.buffer_kind
+            buffer_bytes += program.buffer_bytes
+            buffer_tokens += program.buffer_tokens
+            buffer_chiplet += [chiplet] * len(program.buffer_kind)
+        lengths = [len(p) for p in programs.values()]
+        chiplet = np.repeat(np.fromiter(programs, dtype=np.int64, count=len(programs)), lengths)
+        starts = np.repeat([span.start for span in spans.values()], lengths).astype(np.int64)
+        parts = list(programs.values())
+        return cls(
+            programs, spans, first_buffer, b"".join(p.code for p in parts), chiplet,
+            np.arange(start, dtype=np.int64) - starts,
+            Rows.concat([p.bufs for p in parts], list(first_buffer.values())),
+            Rows.concat([p.args for p in parts]), tokens, buffer_kind, buffer_bytes,
+            buffer_tokens, buffer_chiplet,
+        )  # fmt: skip
 
     @property
     def chiplets(self) -> list[int]:
         return list(self.programs)
 
+    def opcodes(self) -> np.ndarray:
+        return np.frombuffer(self.code, dtype=np.uint8)
+
     def gid(self, chiplet: int, index: int) -> int:
         return self.spans[chiplet].start + index
 
     def describe(self, gid: int) -> str:
-        chiplet = self.chiplet[gid]
-        return describe(self.programs[chiplet], self.index[gid])
+        chiplet = int(self.chiplet[gid])
+        return describe(self.programs[chiplet], int(self.index[gid]))
 
     def gids(self, code: int) -> list[int]:
         """The instructions with that opcode, in gid order."""
-        return [g for g, c in enumerate(self.code) if c == code]
+        return np.flatnonzero(self.opcodes() == code).tolist()
 
     def field(self, gid: int, name: str) -> int:
         return OPCODES[self.code[gid]].field(self.args[gid], name)
+
+    def fields(self, code: int, *names: str) -> tuple[np.ndarray, ...]:
+        """The gids of the instructions with that opcode, then each named field of theirs, as
+        arrays."""
+        gids = np.flatnonzero(self.opcodes() == code)
+        fields = OPCODES[code].fields
+        return (gids, *(self.args.column(gids, fields.index(n)) for n in names))

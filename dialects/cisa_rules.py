@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from dialects.cisa_model import (
     ACT,
     ANY,
@@ -37,8 +39,10 @@ from dialects.cisa_model import (
     READ,
     UPDATE,
     WEIGHT,
+    ModuleCode,
     Program,
     describe,
+    run_starts,
 )
 from dialects.cisa_opcodes import ALLOC, BARRIER, END, FREE, LOAD, RECV, SEND
 
@@ -61,7 +65,8 @@ class Violation:
     def __str__(self) -> str:
         if self.index is None:
             return f"chiplet {self.chiplet}: {self.message}"
-        return f"chiplet {self.chiplet}, {self.where}: {self.message}"
+        where = self.where or f"instruction {self.index}"
+        return f"chiplet {self.chiplet}, {where}: {self.message}"
 
 
 def _at(program: Program, chiplet: int, index: int, message: str) -> Violation:
@@ -71,67 +76,208 @@ def _at(program: Program, chiplet: int, index: int, message: str) -> Violation:
 _POSITIVE = ("bytes", "ops", "of")
 _NOT_NEGATIVE = ("expert", "slice", "seq", "tag", "channel")
 
+# Per opcode and operand slot (-2: no such operand): the kind it takes; whether it reads.
+_SLOTS = max(len(op.operands) for op in OPCODES)
+_KIND = np.full((len(OPCODES), _SLOTS), -2, dtype=np.int64)
+_READS = np.zeros((len(OPCODES), _SLOTS), dtype=bool)
+for _op in OPCODES:
+    for _k, _operand in enumerate(_op.operands):
+        _KIND[_op.code, _k] = _operand.kind
+        _READS[_op.code, _k] = _operand.access in (READ, UPDATE)
+_ARITY = np.array([len(op.operands) for op in OPCODES], dtype=np.int64)
+_NFIELDS = np.array([len(op.fields) for op in OPCODES], dtype=np.int64)
+_HAS_TOKENS = np.array([op.tokens for op in OPCODES], dtype=bool)
 
-def program_violations(  # noqa: C901 - one pass over the instructions
+
+def program_violations(
     program: Program, chiplet: int, machine: Machine | None = None
 ) -> list[Violation]:
-    """What is wrong with one program on its own."""
-    out: list[Violation] = []
-    freed: dict[int, int] = {}
-    filled = [False] * len(program.buffer_kind)
-    kinds, held = program.buffer_kind, program.buffer_tokens
-    for b, tokens in enumerate(held):
-        problem = _token_list_problem(tokens, "act buffer") if kinds[b] == ACT else None
-        if problem:
-            out.append(_at(program, chiplet, program.buffer_alloc[b], problem))
-    ended = -1
-    for i, code in enumerate(program.code):
-        opcode = OPCODES[code] if 0 <= code < len(OPCODES) else None
-        if opcode is None:
-            out.append(Violation(chiplet, i, f"opcode {code} is not a cisa instruction"))
-            continue
-        if ended >= 0:
-            out.append(_at(program, chiplet, i, "comes after the program's cisa.end"))
-            break
+    """What is wrong with one program on its own (computed once per program and machine)."""
+    key = ("violations", chiplet, machine)
+    found = program.memo.get(key)
+    if found is None:
+        found = program.memo[key] = tuple(_ProgramCheck(program, chiplet, machine).violations())
+    return list(found)
+
+
+class _ProgramCheck:
+    """The rules over one program. Array operations find the instructions that break a rule;
+    `_problem` then says, for each of those (few) only, which rule it breaks first, in the
+    order the rules are listed."""
+
+    def __init__(self, program: Program, chiplet: int, machine: Machine | None) -> None:
+        self.program, self.chiplet, self.machine = program, chiplet, machine
+        n = len(program)
+        code = program.opcodes().astype(np.int64)
+        self.valid = code < len(OPCODES)
+        code = np.where(self.valid, code, END)  # tables are read with a valid opcode
+        self.code = code
+        bflat, bat = program.bufs.arrays()
+        aflat, aat = program.args.arrays()
+        self.shaped = self.valid & (np.diff(bat) == _ARITY[code]) & (np.diff(aat) == _NFIELDS[code])
+        ends = np.flatnonzero(self.shaped & (code == END))  # a malformed end is no end
+        self.end = int(ends[0]) if len(ends) else -1
+        after = np.flatnonzero(self.valid[self.end + 1 :]) if self.end >= 0 else ()
+        self.after = self.end + 1 + int(after[0]) if len(after) else -1
+        self.stop = self.after if self.after >= 0 else n  # instructions checked: [0, stop)
+        # each operand: its instruction, slot and buffer; buffer facts the rules read
+        inst = np.repeat(np.arange(n, dtype=np.int64), np.diff(bat))
+        self.nbuf = nbuf = len(program.buffer_kind)
+        self.first_free = self._first(inst, bflat, bat, code, (FREE,))
+        self.first_fill = self._first(inst, bflat, bat, code, (LOAD, RECV))
+        self.bad = np.zeros(n, dtype=bool)
+        self._operands(inst, np.arange(len(bflat)) - bat[inst], bflat, code, nbuf)
+        self._fields(aflat, aat, code)
+        self._tokens(code, bflat, bat)
+        self.bad &= self.shaped
+
+    def _first(self, inst, bflat, bat, code, opcodes) -> np.ndarray:
+        """Per buffer: the first instruction (well formed, so counted by the rules) among
+        `opcodes` that names it first; len(program) where there is none."""
+        n = len(self.program)
+        first = np.full(self.nbuf, n, dtype=np.int64)
+        at = np.flatnonzero(np.isin(code, opcodes) & self.shaped & (np.diff(bat) > 0))
+        at = at[at < self.stop]
+        bufs = bflat[bat[at]]
+        inside = (bufs >= 0) & (bufs < self.nbuf)
+        np.minimum.at(first, bufs[inside], at[inside])
+        return first
+
+    def _operands(self, inst, slot, b, code, nbuf) -> None:
+        program, op = self.program, code[inst]
+        inside = (b >= 0) & (b < nbuf)
+        safe = np.where(inside, b, 0)
+        alloc = np.asarray(program.buffer_alloc, dtype=np.int64)
+        kind = np.asarray(program.buffer_kind, dtype=np.int64)
+        slot = np.minimum(slot, _SLOTS - 1)
+        wanted = _KIND[op, slot]
+        bad = ~inside | (alloc[safe] > inst)
+        rest = op != ALLOC
+        bad |= rest & (self.first_free[safe] < inst)
+        bad |= rest & (wanted != ANY) & (kind[safe] != wanted)
+        unfilled = ~(self.first_fill[safe] < inst)
+        bad |= rest & _READS[op, slot] & (kind[safe] == WEIGHT) & unfilled
+        self.bad[inst[bad]] = True
+
+    def _fields(self, aflat, aat, code) -> None:
+        for opcode in OPCODES:
+            at = np.flatnonzero((code == opcode.code) & self.shaped)
+            if not len(at) or not opcode.fields:
+                continue
+            values = {name: aflat[aat[at] + k] for k, name in enumerate(opcode.fields)}
+            bad = np.zeros(len(at), dtype=bool)
+            for name in _POSITIVE:
+                if name in values:
+                    bad |= values[name] <= 0
+            for name in _NOT_NEGATIVE:
+                if name in values:
+                    bad |= values[name] < 0
+            if "slice" in values:
+                bad |= values["slice"] >= values["of"]
+            machine = self.machine
+            if machine is not None and "channel" in values:
+                bad |= values["channel"] >= machine.channels
+            for name in ("to", "from"):
+                if name in values:
+                    peer = values[name]
+                    bad |= (peer == self.chiplet) | (peer < 0)
+                    if machine is not None:
+                        bad |= peer >= machine.chiplets
+            self.bad[at[bad]] = True
+
+    def _tokens(self, code, bflat, bat) -> None:
+        """Token lists, each distinct list (and list in a buffer) judged once."""
+        program = self.program
+        at = np.flatnonzero(_HAS_TOKENS[code] & self.shaped)
+        if not len(at):
+            return
+        tokens = program.tokens
+        ids = np.fromiter((id(tokens[i]) for i in at), dtype=np.uint64, count=len(at))
+        _, first = np.unique(ids, return_index=True)
+        wrong = {int(ids[k]) for k in first if _token_list_problem(tokens[at[k]], "", True)}
+        if wrong:
+            self.bad[at[np.isin(ids, np.fromiter(wrong, dtype=np.uint64))]] = True
+        held = np.fromiter(map(id, program.buffer_tokens), dtype=np.uint64)
+        kind = np.asarray(program.buffer_kind, dtype=np.int64)
+        for k in range(_SLOTS):
+            # the instructions whose operand k takes an act buffer that is one (any other
+            # case is an operand problem), and the (token list, buffer list) pairs they make
+            rows = at[_KIND[code[at], k] == ACT]
+            b = bflat[bat[rows] + k]
+            keep = (b >= 0) & (b < self.nbuf)
+            rows, b = rows[keep], b[keep]
+            keep = kind[b] == ACT
+            rows, b = rows[keep], b[keep]
+            if not len(rows):
+                continue
+            pairs = np.stack([ids[np.searchsorted(at, rows)], held[b]], axis=1)
+            _, first, inverse = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+            wrong = [
+                j
+                for j, f in enumerate(first.tolist())
+                if tokens[rows[f]]
+                and not set(tokens[rows[f]]).issubset(program.buffer_tokens[b[f]])
+            ]
+            if wrong:
+                self.bad[rows[np.isin(inverse.ravel(), wrong)]] = True
+
+    def violations(self) -> list[Violation]:
+        program, chiplet = self.program, self.chiplet
+        out: list[Violation] = []
+        kinds = program.buffer_kind
+        for b, tokens in enumerate(program.buffer_tokens):
+            problem = _token_list_problem(tokens, "act buffer") if kinds[b] == ACT else None
+            if problem:
+                out.append(_at(program, chiplet, program.buffer_alloc[b], problem))
+        flagged = self.bad[: self.stop] | ~self.shaped[: self.stop]
+        for i in np.flatnonzero(flagged).tolist():
+            if not self.valid[i]:
+                message = f"opcode {program.code[i]} is not a cisa instruction"
+                out.append(Violation(chiplet, i, message))
+            elif not self.shaped[i]:
+                name = OPCODES[program.code[i]].name
+                out.append(Violation(chiplet, i, f"{name} with the wrong operands or fields"))
+            else:
+                problem = self._problem(i)
+                assert problem is not None, f"instruction {i} flagged without a problem"
+                out.append(_at(program, chiplet, i, problem))
+        if self.after >= 0:
+            out.append(_at(program, chiplet, self.after, "comes after the program's cisa.end"))
+        if self.end < 0:
+            out.append(Violation(chiplet, None, "the program does not end with cisa.end"))
+        return out
+
+    def _problem(self, i: int) -> str | None:
+        program = self.program
+        opcode = OPCODES[program.code[i]]
         bufs, args = program.bufs[i], program.args[i]
-        if len(bufs) != len(opcode.operands) or len(args) != len(opcode.fields):
-            out.append(Violation(chiplet, i, f"{opcode.name} with the wrong operands or fields"))
-            continue
-        problem = _operand_problem(program, i, opcode, bufs, freed, filled)
-        problem = problem or _field_problem(opcode, args, chiplet, machine)
+        problem = self._operand_problem(i, opcode, bufs)
+        problem = problem or _field_problem(opcode, args, self.chiplet, self.machine)
         if problem is None and opcode.tokens:
             problem = _token_list_problem(program.tokens[i], opcode.mnemonic, required=True)
             problem = problem or _rows_problem(program, opcode, bufs, program.tokens[i])
-        if problem:
-            out.append(_at(program, chiplet, i, problem))
-        if code == FREE and bufs[0] not in freed:
-            freed[bufs[0]] = i
-        elif code in (LOAD, RECV) and bufs:
-            filled[bufs[0]] = True
-        elif code == END:
-            ended = i
-    if ended < 0:
-        out.append(Violation(chiplet, None, "the program does not end with cisa.end"))
-    return out
+        return problem
 
-
-def _operand_problem(program, i, opcode, bufs, freed, filled) -> str | None:
-    for operand, b in zip(opcode.operands, bufs, strict=True):
-        if not 0 <= b < len(program.buffer_kind) or program.buffer_alloc[b] > i:
-            return f"uses a buffer not allocated earlier in this program ({operand.name})"
-        if opcode.code == ALLOC:
-            continue
-        if b in freed:
-            return f"uses a buffer freed at instruction {freed[b]}"
-        kind = program.buffer_kind[b]
-        if operand.kind != ANY and kind != operand.kind:
-            wanted = ", ".join(f"{o.name} {KIND_NAMES[o.kind]}" for o in opcode.operands)
-            article = "an" if kind == ACT else "a"
-            return f"takes {wanted} buffers; {operand.name} is {article} {KIND_NAMES[kind]} buffer"
-        reads = operand.access in (READ, UPDATE)
-        if reads and kind == WEIGHT and not filled[b]:
-            return "reads a weight buffer before any load or recv fills it"
-    return None
+    def _operand_problem(self, i, opcode, bufs) -> str | None:
+        program = self.program
+        for operand, b in zip(opcode.operands, bufs, strict=True):
+            if not 0 <= b < self.nbuf or program.buffer_alloc[b] > i:
+                return f"uses a buffer not allocated earlier in this program ({operand.name})"
+            if opcode.code == ALLOC:
+                continue
+            if self.first_free[b] < i:
+                return f"uses a buffer freed at instruction {self.first_free[b]}"
+            kind = program.buffer_kind[b]
+            if operand.kind != ANY and kind != operand.kind:
+                wanted = ", ".join(f"{o.name} {KIND_NAMES[o.kind]}" for o in opcode.operands)
+                article = "an" if kind == ACT else "a"
+                return (
+                    f"takes {wanted} buffers; {operand.name} is {article} {KIND_NAMES[kind]} buffer"
+                )
+            reads = operand.access in (READ, UPDATE)
+            if reads and kind == WEIGHT and not self.first_fill[b] < i:
+                return "reads a weight buffer before any load or recv fills it"
+        return None
 
 
 def _field_problem(opcode, args, chiplet: int, machine: Machine | None) -> str | None:
@@ -180,15 +326,25 @@ def _rows_problem(program: Program, opcode, bufs, tokens) -> str | None:
 def module_violations(
     programs: Mapping[int, Program], machine: Machine | None = None
 ) -> list[Violation]:
-    """What is wrong with the programs together (each one's own rules excepted)."""
+    """What is wrong with the programs together (each one's own rules excepted); computed once
+    per set of programs and machine."""
+    code = ModuleCode.of(dict(programs))
+    key = ("violations", machine)
+    found = code.memo.get(key)
+    if found is None:
+        found = code.memo[key] = tuple(_module_violations(code, machine))
+    return list(found)
+
+
+def _module_violations(code: ModuleCode, machine: Machine | None) -> list[Violation]:
+    programs = code.programs
     out: list[Violation] = []
     if machine is not None:
         for chiplet in programs:
             if not 0 <= chiplet < machine.chiplets:
                 out.append(Violation(chiplet, None, "a program for a chiplet not on the mesh"))
-    out += _channel_violations(programs)
-    _, problems = pair_transfers(programs)
-    out += problems
+    out += _channel_violations(code)
+    out += _Transfers.of(code).violations
     counts = {c: p.code.count(BARRIER) for c, p in programs.items()}
     if len(set(counts.values())) > 1:
         shown = ", ".join(f"chiplet {c}: {n}" for c, n in counts.items())
@@ -198,83 +354,151 @@ def module_violations(
     return out
 
 
-def _channel_violations(programs: Mapping[int, Program]) -> list[Violation]:
-    loads: dict[int, list[tuple[int, int, int]]] = {}  # channel -> (seq, chiplet, index)
-    for chiplet, program in programs.items():
-        for i, code in enumerate(program.code):
-            if code == LOAD:
-                channel, seq = program.args[i][:2]
-                loads.setdefault(channel, []).append((seq, chiplet, i))
-    out = []
-    for channel, queue in sorted(loads.items()):
-        queue.sort()
-        for expected, (seq, chiplet, i) in enumerate(queue):
-            if seq != expected:
-                again = expected and queue[expected - 1][0] == seq
-                detail = f"seq {seq} is used twice" if again else f"seq {expected} is missing"
-                message = f"DDR channel {channel} serves loads in seq order 0, 1, 2, ...; {detail}"
-                out.append(_at(programs[chiplet], chiplet, i, message))
-                break
+def _channel_violations(code: ModuleCode) -> list[Violation]:
+    gids, channel, seq = _well_formed(code, LOAD, "channel", "seq")
+    order = np.lexsort((gids, seq, channel))
+    gids, channel, seq = gids[order], channel[order], seq[order]
+    starts = run_starts(channel)
+    expected = np.arange(len(seq)) - starts
+    out, reported = [], set()
+    for k in np.flatnonzero(seq != expected).tolist():
+        if channel[k] in reported:
+            continue  # a channel's first mistake is reported
+        reported.add(channel[k])
+        again = expected[k] and seq[k - 1] == seq[k]
+        detail = f"seq {seq[k]} is used twice" if again else f"seq {expected[k]} is missing"
+        message = f"DDR channel {channel[k]} serves loads in seq order 0, 1, 2, ...; {detail}"
+        out.append(_at_gid(code, int(gids[k]), message))
     return out
+
+
+def _well_formed(code: ModuleCode, opcode: int, *names: str) -> tuple[np.ndarray, ...]:
+    """`ModuleCode.fields` of the instructions with that opcode that have all their fields
+    (a short one is its program's violation)."""
+    gids = np.flatnonzero(code.opcodes() == opcode)
+    gids = gids[code.args.lengths()[gids] == len(OPCODES[opcode].fields)]
+    fields = OPCODES[opcode].fields
+    return (gids, *(code.args.column(gids, fields.index(n)) for n in names))
 
 
 Endpoint = tuple[int, int]  # (chiplet, instruction index)
 
 
+@dataclass
+class _Transfers:
+    """The tag rule over a module: `partner[g]` is the gid of the send or recv that pairs with
+    instruction g (-1: none), and what does not pair or pairs badly."""
+
+    partner: np.ndarray
+    violations: list[Violation]
+
+    @classmethod
+    def of(cls, code: ModuleCode) -> _Transfers:
+        found = code.memo.get("transfers")
+        if found is None:
+            found = code.memo["transfers"] = cls._pair(code)
+        return found
+
+    @classmethod
+    def _pair(cls, code: ModuleCode) -> _Transfers:
+        # each send and recv as (src, dst, tag, rank, side), rank counting in program order
+        # among those of its (src, dst, tag); side 0 a send, 1 a recv
+        sends, to, send_tag, sent = _well_formed(code, SEND, "to", "tag", "bytes")
+        recvs, frm, recv_tag, received = _well_formed(code, RECV, "from", "tag", "bytes")
+        g = np.concatenate([sends, recvs])
+        src = np.concatenate([code.chiplet[sends], frm])
+        dst = np.concatenate([to, code.chiplet[recvs]])
+        tag = np.concatenate([send_tag, recv_tag])
+        nbytes = np.concatenate([sent, received])
+        side = np.repeat([0, 1], [len(sends), len(recvs)])
+        order = np.lexsort((g, side, tag, dst, src))
+        keyed = np.stack([side[order], tag[order], dst[order], src[order]])
+        rank = np.empty(len(g), dtype=np.int64)
+        rank[order] = np.arange(len(g)) - run_starts(keyed)
+        order = np.lexsort((side, rank, tag, dst, src))
+        key = np.stack([rank[order], tag[order], dst[order], src[order]])
+        same = (key[:, 1:] == key[:, :-1]).all(axis=0) if len(g) > 1 else np.zeros(0, bool)
+        first = np.flatnonzero(same)  # a send (sorted first) and its recv next to it
+        a, b = order[first], order[first + 1]
+        partner = np.full(len(code.code), -1, dtype=np.int64)
+        partner[g[a]], partner[g[b]] = g[b], g[a]
+        problems: list[tuple[tuple[int, ...], str, int]] = []
+        for k in cls._bad_pairs(code, g[a], g[b], nbytes[a] != nbytes[b]):
+            where = f"chiplet {code.chiplet[g[b[k]]]}, {code.describe(g[b[k]])}"
+            message = _pair_message(code, int(g[a[k]]), int(g[b[k]]), where)
+            problems.append(((src[a[k]], dst[a[k]], tag[a[k]], 0, rank[a[k]]), message, g[a[k]]))
+        for k in np.flatnonzero(partner[g] < 0).tolist():
+            if side[k] == 0:
+                message = f"no matching cisa.recv from {src[k]} tag {tag[k]} on chiplet {dst[k]}"
+            else:
+                message = f"no matching cisa.send to {dst[k]} tag {tag[k]} on chiplet {src[k]}"
+            problems.append(((src[k], dst[k], tag[k], 1 + side[k], rank[k]), message, g[k]))
+        problems.sort(key=lambda p: tuple(map(int, p[0])))
+        violations = [_at_gid(code, int(gid), message) for _, message, gid in problems]
+        return cls(partner, violations)
+
+    @staticmethod
+    def _bad_pairs(code: ModuleCode, a: np.ndarray, b: np.ndarray, unequal: np.ndarray):
+        """Indices of the pairs (send a[k], recv b[k]) that break the rule: other bytes, other
+        buffer kinds, or act buffers holding other tokens."""
+        lengths = code.bufs.lengths()
+        whole = (lengths[a] == 1) & (lengths[b] == 1)
+        kinds = np.asarray(code.buffer_kind, dtype=np.int64)
+        buf_a, buf_b = code.bufs.column(a[whole], 0), code.bufs.column(b[whole], 0)
+        bad = unequal.copy()
+        other = np.zeros(len(a), dtype=bool)
+        other[whole] = kinds[buf_a] != kinds[buf_b]
+        bad |= other
+        acts = np.flatnonzero(whole)[(kinds[buf_a] == ACT) & (kinds[buf_b] == ACT)]
+        held = code.buffer_tokens
+        for k, x, y in zip(acts.tolist(), code.bufs.column(a[acts], 0).tolist(),
+                           code.bufs.column(b[acts], 0).tolist(), strict=True):  # fmt: skip
+            if held[x] is not held[y] and sorted(held[x]) != sorted(held[y]):
+                bad[k] = True
+        return np.flatnonzero(bad).tolist()
+
+
+def _at_gid(code: ModuleCode, gid: int, message: str) -> Violation:
+    chiplet = int(code.chiplet[gid])
+    return _at(code.programs[chiplet], chiplet, int(code.index[gid]), message)
+
+
+def _pair_message(code: ModuleCode, send: int, recv: int, where: str) -> str:
+    sent, received = code.args[send][2], code.args[recv][2]
+    if sent != received:
+        return f"sends {sent} B but the matching recv on {where} receives {received} B"
+    kind_a, kind_b = code.buffer_kind[code.bufs[send][0]], code.buffer_kind[code.bufs[recv][0]]
+    if kind_a != kind_b:
+        return f"sends a {KIND_NAMES[kind_a]} buffer into a {KIND_NAMES[kind_b]} buffer on {where}"
+    return f"sends rows of other tokens than the receiving buffer on {where} holds"
+
+
+def transfer_partners(code: ModuleCode) -> np.ndarray:
+    """Per gid: the gid of the send or recv it pairs with under the tag rule, -1 for none."""
+    return _Transfers.of(code).partner
+
+
 def pair_transfers(
     programs: Mapping[int, Program],
 ) -> tuple[dict[Endpoint, Endpoint], list[Violation]]:
-    """Each send's recv and each recv's send (the tag rule), and what does not pair."""
-    sends: dict[tuple[int, int, int], list[Endpoint]] = {}
-    recvs: dict[tuple[int, int, int], list[Endpoint]] = {}
-    for chiplet, program in programs.items():
-        for i, code in enumerate(program.code):
-            if code == SEND:  # to, tag, bytes
-                key = (chiplet, program.args[i][0], program.args[i][1])
-                sends.setdefault(key, []).append((chiplet, i))
-            elif code == RECV:  # from, tag, bytes
-                key = (program.args[i][0], chiplet, program.args[i][1])
-                recvs.setdefault(key, []).append((chiplet, i))
-    pairs: dict[Endpoint, Endpoint] = {}
-    out: list[Violation] = []
-    for key in sorted(set(sends) | set(recvs)):
-        src, dst, tag = key
-        mine, theirs = sends.get(key, []), recvs.get(key, [])
-        for send, recv in zip(mine, theirs, strict=False):
-            pairs[send], pairs[recv] = recv, send
-            problem = _pair_problem(programs, send, recv)
-            if problem:
-                out.append(_at(programs[send[0]], send[0], send[1], problem))
-        for chiplet, i in mine[len(theirs) :]:
-            message = f"no matching cisa.recv from {src} tag {tag} on chiplet {dst}"
-            out.append(_at(programs[chiplet], chiplet, i, message))
-        for chiplet, i in theirs[len(mine) :]:
-            message = f"no matching cisa.send to {dst} tag {tag} on chiplet {src}"
-            out.append(_at(programs[chiplet], chiplet, i, message))
-    return pairs, out
+    """Each send's recv and each recv's send (the tag rule), as (chiplet, index) endpoints,
+    and what does not pair."""
+    code = ModuleCode.of(dict(programs))
+    transfers = _Transfers.of(code)
+    chiplet, index = code.chiplet.tolist(), code.index.tolist()
+    pairs = {
+        (chiplet[g], index[g]): (chiplet[p], index[p])
+        for g, p in enumerate(transfers.partner.tolist())
+        if p >= 0
+    }
+    return pairs, list(transfers.violations)
 
 
-def _pair_problem(programs, send: Endpoint, recv: Endpoint) -> str | None:
-    sender, receiver = programs[send[0]], programs[recv[0]]
-    sent, received = sender.args[send[1]][2], receiver.args[recv[1]][2]
-    a, b = sender.bufs[send[1]], receiver.bufs[recv[1]]
-    kind_a = sender.buffer_kind[a[0]] if a else None
-    kind_b = receiver.buffer_kind[b[0]] if b else None
-    same_rows = kind_a != ACT or sorted(sender.buffer_tokens[a[0]]) == sorted(
-        receiver.buffer_tokens[b[0]]
-    )
-    if sent == received and (kind_a is None or kind_b is None or (kind_a == kind_b and same_rows)):
-        return None  # the usual case: nothing to describe
-    where = f"chiplet {recv[0]}, {describe(receiver, recv[1])}"
-    if sent != received:
-        return f"sends {sent} B but the matching recv on {where} receives {received} B"
-    if kind_a is None or kind_b is None:
-        return None  # an operand problem, reported by program_violations
-    if kind_a != kind_b:
-        return f"sends a {KIND_NAMES[kind_a]} buffer into a {KIND_NAMES[kind_b]} buffer on {where}"
-    if kind_a == ACT and sorted(sender.buffer_tokens[a[0]]) != sorted(receiver.buffer_tokens[b[0]]):
-        return f"sends rows of other tokens than the receiving buffer on {where} holds"
-    return None
-
-
-__all__ = ["Machine", "Violation", "module_violations", "pair_transfers", "program_violations"]
+__all__ = [
+    "Machine",
+    "Violation",
+    "module_violations",
+    "pair_transfers",
+    "program_violations",
+    "transfer_partners",
+]

@@ -107,6 +107,15 @@ class FsedpOptMain(xDSLOptMain):
             and isinstance(self.args.target, opt_command.DefaultTarget)
         )
 
+    def parse_moe_with_overrides(self, raw: bytes, file_extension: str) -> ModuleOp:
+        """The .moe input with the -D overrides applied (xDSL's frontends take no options)."""
+        from fsedp_compiler.frontend import MoeFrontend
+        from fsedp_compiler.overrides import check_moe_input
+
+        check_moe_input(self.args.define, (self.args.frontend or file_extension) == "moe")
+        frontend = MoeFrontend(overrides=tuple(self.args.define))
+        return frontend.parse(self.ctx, io.BytesIO(raw), self.get_input_name())
+
     def apply_passes(self, prog: ModuleOp) -> None:
         # Named pipelines (-p fsedp) run as their individual passes, so --time-passes and
         # --print-between-passes see each one; they read the module's strategy options.
@@ -168,6 +177,8 @@ class FsedpOptMain(xDSLOptMain):
             # Checked here for every input format: xDSL's own decoding error has no location.
             raw = chunk.read()
             decode_utf8(raw, self.get_input_name())
+            if self.args.define:
+                return self.parse_moe_with_overrides(raw, file_extension)
             module = super().parse_chunk(io.BytesIO(raw), file_extension, start_offset)
             if module is not None and (self.args.frontend or file_extension) != "moe":
                 from fsedp_compiler.frontend import check_limits

@@ -21,7 +21,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -56,6 +56,7 @@ DEFAULT_SEED = 0
 class Loc:
     line: int
     column: int
+    define: str | None = None  # the -D text the position is in (overrides.py), not the file
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,9 @@ class IntLists:
         offset = next(itertools.islice(_ROW.finditer(self.text), index, None)).start()
         line_start = self.text.rfind("\n", 0, offset) + 1
         if line_start == 0:
-            return Loc(self.loc.line, self.loc.column + offset)
-        return Loc(self.loc.line + self.text.count("\n", 0, offset), offset - line_start + 1)
+            return dataclasses.replace(self.loc, column=self.loc.column + offset)
+        line = self.loc.line + self.text.count("\n", 0, offset)
+        return dataclasses.replace(self.loc, line=line, column=offset - line_start + 1)
 
     def tolist(self) -> list[list[int]]:
         return [[int(n) for n in _INT.findall(row)] for row in self.rows()]
@@ -320,13 +322,16 @@ _NESTING = _Nesting()  # reset by parse_moe; lark calls it for every bracket it 
 
 
 @cache
-def _parser() -> lark.Lark:
+def _parser(start: str = "start") -> lark.Lark:
+    """The parser of a whole file, or with `start="value"` of a -D override's VALUE
+    (overrides.py); one grammar, two tables, so a file's syntax errors stay as they are."""
     grammar = resources.files("fsedp_compiler").joinpath("moe.lark").read_text()
     # cache=True keeps the built LALR tables in the temp folder (keyed by the grammar's hash):
     # building them takes a quarter of a second, every fsedp-opt run.
     return lark.Lark(
         grammar,
         parser="lalr",
+        start=start,
         propagate_positions=True,
         maybe_placeholders=True,
         cache=True,
@@ -404,8 +409,10 @@ class MoeProgram:
     strategy_options: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_moe(text: str, filename: str = "<input>") -> MoeProgram:
-    """Parse `.moe` text; raise FsedpError with file:line:col on any problem."""
+def parse_moe(text: str, filename: str = "<input>", overrides: Sequence = ()) -> MoeProgram:
+    """Parse `.moe` text; raise FsedpError with file:line:col on any problem.
+
+    `overrides` (`overrides.Override`, from `-D`) set fields as if the file said them."""
     # lark counts lines at \n only; \r\n and \r end a line too (errors.split_lines). No string
     # or value can hold a line end, so this changes nothing but where lines are counted.
     text = "\n".join(split_lines(text))
@@ -417,7 +424,12 @@ def parse_moe(text: str, filename: str = "<input>") -> MoeProgram:
         except lark.exceptions.UnexpectedInput as error:
             raise _syntax_error(error, text) from None
         blocks = _ToBlocks().transform(tree)
-        return _Resolver(os.path.dirname(filename) if filename else "").resolve(blocks)
+        resolver = _Resolver(os.path.dirname(filename) if filename else "")
+        if overrides:
+            from fsedp_compiler.overrides import apply_overrides
+
+            blocks = apply_overrides(blocks, overrides, resolver)
+        return resolver.resolve(blocks)
     except lark.exceptions.VisitError as error:
         if isinstance(error.orig_exc, _LocatedError):
             raise _to_fsedp_error(error.orig_exc, filename, lines) from None
@@ -429,6 +441,10 @@ def parse_moe(text: str, filename: str = "<input>") -> MoeProgram:
 def _to_fsedp_error(error: _LocatedError, filename: str, lines: list[str]) -> FsedpError:
     if error.loc is None:
         return FsedpError(error.message, file=filename)
+    if error.loc.define is not None:  # in a -D override's text
+        from fsedp_compiler.overrides import DEFINE_FILE
+
+        filename, lines = DEFINE_FILE, split_lines(error.loc.define)
     source = lines[error.loc.line - 1] if 0 < error.loc.line <= len(lines) else None
     return FsedpError(
         error.message,
@@ -868,6 +884,8 @@ class MoeFrontend(Frontend):
     """`fsedp-opt` front end for files ending in `.moe`."""
 
     name = "moe"
+    overrides: tuple = ()  # `overrides.Override`s, from -D
 
     def parse(self, ctx: Context, input: IO[bytes], input_name: str = "<input>") -> ModuleOp:
-        return build_module(parse_moe(decode_utf8(input.read(), input_name), input_name))
+        text = decode_utf8(input.read(), input_name)
+        return build_module(parse_moe(text, input_name, self.overrides))

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from fsedp_compiler.cli_common import format_argument, version_line
+from fsedp_compiler.override_args import add_define_argument
 
 DESCRIPTION = """\
 Compile one Mixture-of-Experts layer for a multi-chiplet accelerator. Reads a .moe file (the
@@ -100,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ours.add_argument(
         "-o", "--output-file", metavar="FILE", help="write the output here (- : standard output)"
     )
+    add_define_argument(ours)
     ours.add_argument(
         "--emit-programs",
         metavar="DIR",

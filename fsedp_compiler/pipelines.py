@@ -351,10 +351,48 @@ def describe_pipelines() -> str:
     return "\n".join(f"{name}: {spec}" for name, spec in PIPELINES.items())
 
 
+def compile_if_needed(
+    module: ModuleOp,
+    strategy: str | None = None,
+    *,
+    verify_ir: bool = True,
+    execution_check: bool = True,
+) -> ModuleOp:
+    """Compile a module that has a `moe.layer` but no `cisa.program` yet (`compile_module`,
+    with `strategy` or the module's own); return the module. What reads programs (`fsedp-sim`,
+    `-t sim-report`, `-t cisa-asm`) calls this first, so a `.moe` file works everywhere.
+
+    `execution_check=False` compiles with `verify-programs{deadlock=false}` unless the module's
+    own options set `deadlock`: the simulator, which executes the programs itself (and reports
+    a deadlock with each chiplet's blocked instruction), skips the untimed execution that proves
+    them right under every timing; every other check of `verify-programs` still runs.
+
+    `strategy` on a module that is already lowered is an error: it would not be applied.
+    """
+    from backends.sim.program import find_ops
+
+    programs, layers = find_ops(module)
+    if programs:
+        if strategy is not None:
+            raise FsedpError(
+                "the input is already lowered to cisa programs; --strategy applies to .moe input "
+                "(or moe-level IR) only"
+            )
+        return module
+    if not layers:
+        raise FsedpError("the module holds neither cisa.program ops nor a moe.layer to compile")
+    declared = module_strategy(module)
+    name = strategy or declared or DEFAULT_STRATEGY
+    options = module_options(module) if declared == name else {}
+    overrides = {} if execution_check or "deadlock" in options else {"deadlock": False}
+    return compile_module(module, strategy=strategy, overrides=overrides, verify_ir=verify_ir)
+
+
 __all__ = [
     "PIPELINES",
     "STRATEGY_PASSES",
     "StrategyPipeline",
+    "compile_if_needed",
     "compile_module",
     "pipeline_passes",
 ]

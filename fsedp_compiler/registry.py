@@ -8,6 +8,7 @@ subclass and add a factory to `get_all_passes` below.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.ir import Dialect
@@ -97,6 +98,19 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     }
 
 
+def _compiling_first(target: type[Target]) -> type[Target]:
+    """`target`, emitting after `compile_if_needed`: one rule for every target that reads
+    lowered programs (a `.moe` file is compiled with its declared strategy, as `fsedp-sim`
+    does), while the backends themselves only read programs."""
+
+    def emit(self, ctx, module, output) -> None:
+        from fsedp_compiler.pipelines import compile_if_needed
+
+        target.emit(self, ctx, compile_if_needed(module), output)
+
+    return dataclass(frozen=True)(type(target.__name__, (target,), {"emit": emit}))
+
+
 def get_all_targets() -> dict[str, Callable[[], type[Target]]]:
     """Output formats selectable with `-t`."""
 
@@ -108,12 +122,12 @@ def get_all_targets() -> dict[str, Callable[[], type[Target]]]:
     def get_sim_report():
         from backends.sim.target import SimReportTarget
 
-        return SimReportTarget
+        return _compiling_first(SimReportTarget)
 
     def get_cisa_asm():
         from backends.asm import CisaAsmTarget
 
-        return CisaAsmTarget
+        return _compiling_first(CisaAsmTarget)
 
     return {
         "mlir": get_mlir,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from fsedp_compiler import perf
 from fsedp_compiler.cli_common import (
     STDIO,
+    UsageError,
     check_outputs,
     format_argument,
     input_format,
@@ -93,11 +94,19 @@ def _arguments() -> argparse.ArgumentParser:
         "(verify-programs and the simulator's own checks always run)",
     )
     parser.add_argument(
+        "--verify-execution",
+        action="store_true",
+        help="also run verify-programs' untimed execution on programs compiled from a .moe: "
+        "no deadlock under any timing, every output the exact sum of its partial products "
+        "(fsedp-opt runs it by default; a simulation executes the programs itself)",
+    )
+    parser.add_argument(
         "--min-sram",
         action="store_true",
         help="also find the least SRAM per chiplet at which the strategy runs within 5%% of its "
         "latency at the given SRAM (bisection; needs a .moe or moe-level input)",
     )
+    _add_study_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     parser.add_argument(
         "--full",
@@ -112,6 +121,19 @@ def _arguments() -> argparse.ArgumentParser:
     )
     parser.epilog = "exit codes: 0 success, 1 bad input, 2 bad usage, 3 internal error"
     return parser
+
+
+def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """-D overrides and the --plot timeline (issue 11)."""
+    from fsedp_compiler.override_args import add_define_argument
+
+    add_define_argument(parser)
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="draw a per-chiplet timeline of engine, DDR channel and link activity "
+        "(PNG, SVG or PDF by the file's extension; needs matplotlib)",
+    )
 
 
 class _VersionAction(argparse.Action):
@@ -130,32 +152,50 @@ class _VersionAction(argparse.Action):
 
 
 def load_module(
-    path: str, strategy: str | None, *, verify_ir: bool = True, frontend: str | None = None
+    path: str,
+    strategy: str | None,
+    *,
+    verify_ir: bool = True,
+    execution_check: bool = False,
+    overrides: Sequence = (),
+    frontend: str | None = None,
 ) -> ModuleOp:
-    """Parse `.moe` or MLIR text into a verified module lowered to cisa programs.
+    """Parse `.moe` or MLIR text (with `-D` `overrides`) into a verified module lowered to
+    cisa programs, as `fsedp-sim` does.
 
     `verify_ir=False` skips xDSL's structural verifier on programs the compiler has just built
     in this process (see `compile_module`); parsed input is always verified.
+    `execution_check` is `--verify-execution` (`compile_if_needed`).
     """
-    from backends.sim.target import lower_if_needed
+    from fsedp_compiler.pipelines import compile_if_needed
 
-    return lower_if_needed(read_module(path, frontend), strategy, verify_ir=verify_ir)
+    return compile_if_needed(
+        read_module(path, overrides, frontend),
+        strategy,
+        verify_ir=verify_ir,
+        execution_check=execution_check,
+    )
 
 
-def read_module(path: str, frontend: str | None = None) -> ModuleOp:
+def read_module(path: str, overrides: Sequence = (), frontend: str | None = None) -> ModuleOp:
     """Parse `.moe` or MLIR text into a verified module: the format by `frontend` (-f) or the
-    file's extension; `-` reads standard input (MLIR unless `frontend` says otherwise)."""
+    file's extension; `-` reads standard input (MLIR unless `frontend` says otherwise).
+    `overrides` (`overrides.Override`, from -D) set fields of a `.moe` input."""
     from fsedp_compiler.frontend import check_limits
 
     file_format = input_format(path, frontend)
     raw = read_input(path)
     name = input_name(path)
+    if overrides:
+        from fsedp_compiler.overrides import check_moe_input
+
+        check_moe_input(overrides, file_format == "moe")
     if file_format == "moe":
         from xdsl.context import Context
 
         from fsedp_compiler.frontend import MoeFrontend
 
-        module = MoeFrontend().parse(Context(), io.BytesIO(raw), name)
+        module = MoeFrontend(overrides=tuple(overrides)).parse(Context(), io.BytesIO(raw), name)
     else:
         from xdsl.parser import Parser
 
@@ -174,23 +214,31 @@ def run(args: Sequence[str] | None = None) -> int:
 
 def _simulate(options: argparse.Namespace) -> None:
     from backends.sim import simulate
-    from backends.sim.target import lower_if_needed
+    from fsedp_compiler.pipelines import compile_if_needed
 
     outputs = [(f"--{name}", getattr(options, name)) for name in OUTPUTS]
-    check_outputs(outputs)
-    module = read_module(options.file, options.frontend)
+    _check_plot_path(options.plot)
+    check_outputs([*outputs, ("--plot", options.plot)])
+    module = read_module(options.file, options.define, options.frontend)
     need = _least_sram(module, options.strategy) if options.min_sram else None
-    module = lower_if_needed(module, options.strategy, verify_ir=options.verify_ir)
+    module = compile_if_needed(
+        module,
+        options.strategy,
+        verify_ir=options.verify_ir,
+        execution_check=options.verify_execution,
+    )
     sim = simulate(
         module,
         check_numerics=options.check_numerics,
         numerics_scale=options.numerics_scale,
         numerics_seed=options.numerics_seed,
-        trace=options.trace is not None,
+        trace=options.trace is not None or options.plot is not None,
     )
     if need is not None:
         sim.report["min_sram"] = need.report()
     _write_outputs(sim, options)
+    if options.plot is not None:
+        _plot_timeline(sim, options.plot)
     if not options.quiet and STDIO not in (path for _, path in outputs):
         sys.stdout.write(sim.text(full=options.full or None) + (need.text() if need else ""))
 
@@ -206,6 +254,21 @@ def _write_outputs(sim, options: argparse.Namespace) -> None:
         path = getattr(options, name)
         if path is not None:
             write_output(path, texts[name]())
+
+
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def _check_plot_path(path: str | None) -> None:
+    """--plot's file, before any work: a PNG, SVG or PDF file, not standard output."""
+    if path is not None and (path == STDIO or not path.lower().endswith(PLOT_FORMATS)):
+        raise UsageError(f"--plot {path}: name a .png, .svg or .pdf file (its extension picks)")
+
+
+def _plot_timeline(sim, path: str) -> None:
+    from fsedp_compiler.study.plots import timeline
+
+    timeline(sim.chrome_trace(), sim.report, path)
 
 
 def _least_sram(module: ModuleOp, strategy: str | None):

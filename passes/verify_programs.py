@@ -71,7 +71,12 @@ from dialects.cisa_opcodes import (
     RECV,
     SEND,
 )
-from dialects.cisa_rules import Machine, module_violations, pair_transfers, program_violations
+from dialects.cisa_rules import (
+    Machine,
+    module_violations,
+    program_violations,
+    transfer_partners,
+)
 from fsedp_compiler.errors import FsedpError
 from passes._plan import FsedpPass, Layer, read_layer
 
@@ -153,8 +158,8 @@ class VerifyProgramsPass(FsedpPass):
         _check_coverage(layer, code, report)
         report.done()
         if self.deadlock:
-            endpoints, _ = pair_transfers(code.programs)
-            pairs = {code.gid(*a): code.gid(*b) for a, b in endpoints.items()}
+            partner = transfer_partners(code).tolist()
+            pairs = {g: p for g, p in enumerate(partner) if p >= 0}
             _Execution(layer, code, pairs, report).run()
             report.done()
 
@@ -167,49 +172,89 @@ class VerifyProgramsPass(FsedpPass):
 def _check_memory(layer: Layer, code: ModuleCode, report: _Report) -> None:
     """Live bytes per chiplet, walking its program in order, never above `sram_bytes`."""
     sram = layer.system.sram_bytes.data
-    size = code.buffer_bytes
-    for span in code.spans.values():
-        live = 0
-        for g in span:
-            opcode = code.code[g]
-            if opcode == ALLOC:
-                live += size[code.bufs[g][0]]
-                if live > sram:
-                    report.at(g, f"live SRAM would reach {live} B, more than the {sram} B of SRAM")
-                    break
-            elif opcode == FREE:
-                live -= size[code.bufs[g][0]]
+    ops = code.opcodes()
+    gids = np.flatnonzero((ops == ALLOC) | (ops == FREE))
+    size = np.asarray(code.buffer_bytes, dtype=np.int64)[code.bufs.column(gids, 0)]
+    delta = np.where(ops[gids] == ALLOC, size, -size)
+    chiplet = code.chiplet[gids]
+    cuts = np.flatnonzero(np.diff(chiplet)) + 1
+    for part, change in zip(np.split(gids, cuts), np.split(delta, cuts), strict=True):
+        live = np.cumsum(change)
+        over = np.flatnonzero(live > sram)
+        if len(over):
+            k = int(over[0])
+            message = f"live SRAM would reach {live[k]} B, more than the {sram} B of SRAM"
+            report.at(int(part[k]), message)
+
+
+def _token_extent(code: ModuleCode, lists: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Length, least and greatest token of each token list (0, 0, -1 when empty), each
+    distinct list object measured once."""
+    ids = np.fromiter(map(id, lists), dtype=np.uint64, count=len(lists))
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    measured = [lists[k] for k in first.tolist()]
+    length = np.array([len(t) if t else 0 for t in measured], dtype=np.int64)
+    low = np.array([min(t) if t else 0 for t in measured], dtype=np.int64)
+    high = np.array([max(t) if t else -1 for t in measured], dtype=np.int64)
+    inverse = inverse.ravel()
+    return length[inverse], low[inverse], high[inverse]
 
 
 def _check_against_layer(layer: Layer, code: ModuleCode, report: _Report) -> None:
-    """Loads and gemms name experts, slices and tokens of the layer, with its bytes and ops."""
+    """Loads and gemms name experts, slices and tokens of the layer, with its bytes and ops.
+    Array operations find the instructions to look at; `_layer_problem` says what is wrong."""
+    experts, ffn = layer.experts + layer.shared, layer.ffn
+    ops = code.opcodes()
+
+    def rows(index, of):
+        return index * ffn // np.maximum(of, 1), (index + 1) * ffn // np.maximum(of, 1)
+
+    flagged = []
+    g, nbytes, expert, index, of = code.fields(LOAD, "bytes", "expert", "slice", "of")
+    lo, hi = rows(index, of)
+    good = (index >= 0) & (index < of)
+    wrong = (expert < 0) | (expert >= experts)
+    wrong |= nbytes != 3 * layer.hidden * (hi - lo) * layer.weight_bytes
+    flagged.append(g[good & wrong])
+    g, expert, index, of, count = code.fields(GEMM, "expert", "slice", "of", "ops")
+    length, _, high = _token_extent(code, [code.tokens[k] for k in g.tolist()])
+    lo, hi = rows(index, of)
+    good = (index >= 0) & (index < of)
+    wrong = (expert < 0) | (expert >= experts) | (high >= layer.tokens)
+    wrong |= count != 2 * 3 * layer.hidden * (hi - lo) * length
+    flagged.append(g[good & wrong])
+    allocs = np.flatnonzero(ops == ALLOC)
+    buffers = code.bufs.column(allocs, 0)
+    acts = np.asarray(code.buffer_kind, dtype=np.int64)[buffers] == ACT
+    _, _, high = _token_extent(code, [code.buffer_tokens[b] for b in buffers[acts].tolist()])
+    flagged.append(allocs[acts][high >= layer.tokens])
     slice_rows, slice_bytes = cache(layer.slice_rows), cache(layer.slice_bytes)
-    experts, hidden = layer.experts + layer.shared, layer.hidden
-    for g, opcode in enumerate(code.code):
-        if opcode == LOAD:
-            _, _, nbytes, expert, index, of = code.args[g]
-            if _bad_slice(index, of):
-                continue
-            problem = _slice_problem(expert, index, of, experts)
-            if problem is None and nbytes != slice_bytes(of, index):
-                problem = f"loads {nbytes} B, but that slice is {slice_bytes(of, index)} B"
-        elif opcode == GEMM:
-            expert, index, of, ops = code.args[g]
-            if _bad_slice(index, of):
-                continue
-            problem = _slice_problem(expert, index, of, experts)
-            problem = problem or _token_problem(code.tokens[g], layer.tokens)
-            if problem is None:
-                lo, hi = slice_rows(of, index)
-                expected = 2 * 3 * hidden * (hi - lo) * len(code.tokens[g])
-                if ops != expected:
-                    problem = f"counts {ops} ops, but the slice on those tokens is {expected}"
-        elif opcode == ALLOC and code.buffer_kind[code.bufs[g][0]] == ACT:
-            problem = _token_problem(code.buffer_tokens[code.bufs[g][0]], layer.tokens)
-        else:
-            continue
+    for g in np.sort(np.concatenate(flagged)).tolist():
+        problem = _layer_problem(layer, code, g, slice_rows, slice_bytes)
         if problem:
             report.at(g, problem)
+
+
+def _layer_problem(layer: Layer, code: ModuleCode, g: int, slice_rows, slice_bytes) -> str | None:
+    experts, hidden = layer.experts + layer.shared, layer.hidden
+    opcode = code.code[g]
+    if opcode == LOAD:
+        _, _, nbytes, expert, index, of = code.args[g]
+        problem = _slice_problem(expert, index, of, experts)
+        if problem is None and nbytes != slice_bytes(of, index):
+            problem = f"loads {nbytes} B, but that slice is {slice_bytes(of, index)} B"
+        return problem
+    if opcode == GEMM:
+        expert, index, of, ops = code.args[g]
+        problem = _slice_problem(expert, index, of, experts)
+        problem = problem or _token_problem(code.tokens[g], layer.tokens)
+        if problem is None:
+            lo, hi = slice_rows(of, index)
+            expected = 2 * 3 * hidden * (hi - lo) * len(code.tokens[g])
+            if ops != expected:
+                problem = f"counts {ops} ops, but the slice on those tokens is {expected}"
+        return problem
+    return _token_problem(code.buffer_tokens[code.bufs[g][0]], layer.tokens)
 
 
 def _slice_problem(expert: int, index: int, of: int, experts: int) -> str | None:
@@ -238,21 +283,29 @@ def _check_coverage(layer: Layer, code: ModuleCode, report: _Report) -> None:  #
     first_gemm: dict[int, int] = {}
     gemms: dict[int, list[int]] = {}  # expert -> its gemms that count
     experts = layer.experts + layer.shared
-    for g in code.gids(GEMM):
-        expert, index, of, _ = args[g]
-        bad = _bad_slice(index, of) or _slice_problem(expert, index, of, experts)
-        if bad or _token_problem(held[g], tokens) or any(t < 0 for t in held[g]):
-            continue  # reported by the rules or _check_against_layer
-        first = first_gemm.setdefault(expert, g)
-        if args[first][2] != of:
-            report.at(
-                g,
-                f"cuts expert {expert} into {of} slices, but "
-                f"chiplet {code.chiplet[first]}, {code.describe(first)} into "
-                f"{args[first][2]}",
-            )
-            continue
-        gemms.setdefault(expert, []).append(g)
+    g, expert, index, of = code.fields(GEMM, "expert", "slice", "of")
+    _, low, high = _token_extent(code, [held[k] for k in g.tolist()])
+    # what the rules or _check_against_layer report is not counted
+    counts = (index >= 0) & (index < of) & (expert >= 0) & (expert < experts)
+    counts &= (high < tokens) & (low >= 0)
+    g, expert, of = g[counts], expert[counts], of[counts]
+    experts_used, first = np.unique(expert, return_index=True)
+    first_of = dict(zip(experts_used.tolist(), of[first].tolist(), strict=True))
+    first_gemm = dict(zip(experts_used.tolist(), g[first].tolist(), strict=True))
+    cut = of != np.asarray([first_of[e] for e in expert.tolist()], dtype=np.int64)
+    for k in np.flatnonzero(cut).tolist():
+        e, first = int(expert[k]), first_gemm[int(expert[k])]
+        report.at(
+            int(g[k]),
+            f"cuts expert {e} into {of[k]} slices, but "
+            f"chiplet {code.chiplet[first]}, {code.describe(first)} into {first_of[e]}",
+        )
+    order = np.argsort(expert[~cut], kind="stable")
+    kept, kept_expert = g[~cut][order], expert[~cut][order]
+    bounds = np.searchsorted(kept_expert, experts_used)
+    ends = np.append(bounds[1:], len(kept))[: len(bounds)]
+    for e, lo, hi in zip(experts_used.tolist(), bounds.tolist(), ends.tolist(), strict=True):
+        gemms[e] = kept[lo:hi].tolist()
     for expert in range(layer.experts + layer.shared):
         name = layer.expert_name(expert)
         needed = np.nonzero(uses[expert])[0]
@@ -293,7 +346,7 @@ def _slice_counts(code: ModuleCode, gemms: list[int], tokens: int, of: int) -> n
     rows = [held[g] for g in gemms]
     table = np.zeros((tokens, of), dtype=np.int32)
     token_ids = np.fromiter(chain.from_iterable(rows), dtype=np.int64)
-    slices = np.repeat([args[g][1] for g in gemms], [len(r) for r in rows])
+    slices = np.repeat(args.column(np.asarray(gemms, dtype=np.int64), 1), [len(r) for r in rows])
     np.add.at(table, (token_ids, slices), 1)
     return table
 

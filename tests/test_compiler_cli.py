@@ -210,10 +210,23 @@ def test_cisa_asm_comments_every_instruction(tiny: str, capsys) -> None:
     assert any("gemm" in line and "expert 4 slice 1/2, tokens 0-1" in line for line in body)
 
 
-def test_cisa_asm_needs_compiled_input(tiny: str, capsys) -> None:
-    code, _, err = _run([tiny, "-t", "cisa-asm"], capsys)
-    assert code == EXIT_USER_ERROR
-    assert "cisa-asm: the module has no cisa.program; compile it first, e.g. with -p fsedp" in err
+def test_targets_that_read_programs_compile_a_moe_file_with_its_strategy(tiny: str, capsys) -> None:
+    """One rule for cisa-asm and sim-report: input without programs is compiled first with
+    the strategy the file declares (fsedp, slices = 2), exactly as `-p` would."""
+    for target in ("cisa-asm", "sim-report{format=json}"):
+        code, implicit, _ = _run([tiny, "-t", target], capsys)
+        assert code == 0
+        _, explicit, _ = _run([tiny, "-p", "fsedp{slices=2}", "-t", target], capsys)
+        assert implicit == explicit
+
+
+def test_targets_that_read_programs_need_a_layer_or_programs(tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "empty.mlir"
+    empty.write_text("builtin.module {}\n")
+    for target in ("cisa-asm", "sim-report"):
+        code, _, err = _run([str(empty), "-t", target], capsys)
+        assert code == EXIT_USER_ERROR
+        assert "holds neither cisa.program ops nor a moe.layer to compile" in err
 
 
 def test_emit_programs_writes_one_file_per_chiplet_and_a_manifest(

@@ -96,3 +96,5 @@ def test_readme_commands_write_outside_the_checkout() -> None:
         for flag, value in zip(words, words[1:], strict=False):
             if flag in outputs:
                 assert value == "-" or value.startswith("/tmp/"), command
+        if words[:2] == ["fsedp-study", "run"]:  # its default is results/NAME, in the root
+            assert "-o" in words, command

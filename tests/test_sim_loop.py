@@ -54,7 +54,7 @@ def test_event_heap_serves_time_then_push_order(pure_python, times, pops):
     """The loop's own binary heap against sorting by (time, push order), with pops between
     pushes and many equal times (ties are what first-come first-served is about)."""
     loop = (engine.loop_source().Loop if pure_python else engine.Loop)(
-        [], [], [], [], [], [], [], [], [], [], [], [], [], [], 1.0, False, False
+        [], [], [], [], [], [], [], [], [], [], [], [], [], [], [], 1.0, False, False
     )
     pending: list[tuple[float, int, int]] = []
     served, expected = [], []

@@ -62,19 +62,20 @@ class Loop:
 
     def __init__(
         self,
-        op: list[int],
-        prog: list[int],
-        nbytes: list[int],
-        arg: list[int],
-        pair: list[int],
-        dependents: list[list[int]],
-        npend: list[int],
+        op: Sequence[int],
+        prog: Sequence[int],
+        nbytes: Sequence[int],
+        arg: Sequence[int],
+        pair: Sequence[int],
+        dep: Sequence[int],
+        dep_at: Sequence[int],
+        npend: Sequence[int],
         starts: list[int],
         engine_queue: list[list[int]],
         channel_queue: list[list[int]],
         paths: list[tuple[int, ...]],
-        solo_rate: list[float],
-        hop_latency: list[int],
+        solo_rate: Sequence[float],
+        hop_latency: Sequence[int],
         capacity: list[float],
         ops_per_cycle: float,
         trace: bool,
@@ -88,7 +89,8 @@ class Loop:
         self.nbytes = vec[i64](nbytes)
         self.arg = vec[i64](arg)
         self.pair = vec[i64](pair)
-        self.dep, self.dep_at = packed(dependents, -1)
+        self.dep = vec[i64](dep)  # instruction i's dependents: dep[dep_at[i]:dep_at[i + 1]]
+        self.dep_at = vec[i64](dep_at)
         self.npend = vec[i64](npend)
         self.nprog = nprog
         self.path, self.path_at = packed(paths, -1)

@@ -14,6 +14,8 @@ as is a missing machine or program.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,16 +25,19 @@ from backends.sim.machine import Machine
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.cisa import ProgramOp, programs_of
 from dialects.cisa_model import (
+    DEFINE,
     ENGINE,
     OPCODES,
     READ,
     RELEASE,
     WEIGHT,
     ModuleCode,
+    Rows,
+    run_starts,
 )
 from dialects.cisa_opcodes import ALLOC, FREE, GEMM, LOAD, RECV, SEND
 from dialects.cisa_rules import Machine as RuleMachine
-from dialects.cisa_rules import module_violations, pair_transfers, program_violations
+from dialects.cisa_rules import module_violations, program_violations, transfer_partners
 from dialects.moe import LayerOp
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.record import module_options, module_strategy
@@ -48,7 +53,8 @@ def _list():
 
 @dataclass
 class FlatProgram:
-    """The whole machine's instructions as parallel lists indexed by global instruction id.
+    """The whole machine's instructions as columns indexed by global instruction id (compact
+    `array('q')`s where there is one integer per instruction).
 
     Per instruction: `op` (opcode), `prog` (program index), `buf` (first buffer operand or -1),
     `bufs` (all buffer operands), `nbytes` (bytes moved or allocated), `arg` (LOAD: channel;
@@ -67,16 +73,16 @@ class FlatProgram:
     machine: Machine
     chiplet: list[int] = _list()
     start: list[int] = _list()
-    op: list[int] = _list()
-    prog: list[int] = _list()
-    buf: list[int] = _list()
-    nbytes: list[int] = _list()
-    arg: list[int] = _list()
-    bufs: list[tuple[int, ...]] = _list()
-    deps: list[list[int]] = _list()
-    dependents: list[list[int]] = _list()
-    npend: list[int] = _list()
-    pair: list[int] = _list()
+    op: Sequence[int] = _list()
+    prog: Sequence[int] = _list()
+    buf: Sequence[int] = _list()
+    nbytes: Sequence[int] = _list()
+    arg: Sequence[int] = _list()
+    bufs: Sequence[tuple[int, ...]] = _list()
+    deps: Sequence[tuple[int, ...]] = _list()
+    dependents: Sequence[tuple[int, ...]] = _list()
+    npend: Sequence[int] = _list()
+    pair: Sequence[int] = _list()
     channel_queue: list[list[int]] = _list()
     engine_queue: list[list[int]] = _list()
     buf_kind: list[int] = _list()
@@ -85,9 +91,9 @@ class FlatProgram:
     visits: list[int] = _list()
     zero_token_visits: list[int] = _list()
     path: list[tuple[int, ...]] = _list()
-    solo_rate: list[float] = _list()
-    flow_latency: list[int] = _list()
-    sram_ops: list[list[int]] = _list()
+    solo_rate: Sequence[float] = _list()
+    flow_latency: Sequence[int] = _list()
+    sram_ops: list[np.ndarray] = _list()
     sram_delta: list[np.ndarray] = _list()
     sram_weight: list[np.ndarray] = _list()
     code: ModuleCode | None = field(default=None, repr=False)  # the programs, for fields and text
@@ -99,7 +105,7 @@ class FlatProgram:
     def num_instructions(self) -> int:
         return len(self.op)
 
-    def flows(self) -> tuple[list[tuple[int, ...]], list[float], list[int]]:
+    def flows(self) -> tuple[list[tuple[int, ...]], Sequence[float], Sequence[int]]:
         """Per LOAD and SEND: the resources its flow holds (a LOAD its channel, then the links
         from the channel's chiplet; a SEND the links to the receiver), its rate when it has them
         to itself (the slowest one's capacity) and the cycles its last byte takes to arrive
@@ -107,30 +113,40 @@ class FlatProgram:
         m = self.machine
         cap, hop = m.capacities(), m.hop_latency
         n = len(self.op)
-        paths: list[tuple[int, ...]] = [()] * n
-        rates, latencies = [0.0] * n, [0] * n
-        chip, prog = self.chiplet, self.prog
+        op, arg = np.frombuffer(self.op, dtype=np.int64), np.frombuffer(self.arg, dtype=np.int64)
+        chip = np.asarray(self.chiplet, dtype=np.int64)[np.frombuffer(self.prog, dtype=np.int64)]
+        paths = np.empty(n, dtype=object)
+        paths[:] = [()] * n
+        rates, latencies = np.zeros(n), np.zeros(n, dtype=np.int64)
 
-        def add(instructions, first, route: tuple[int, ...]) -> None:
-            path = (*first, *route)
-            rate = min((cap[r] for r in path), default=0.0)  # a send to itself: no resource
-            for i in instructions:
-                paths[i], rates[i], latencies[i] = path, rate, hop * len(route)
+        def add(instructions: np.ndarray, keys: np.ndarray, route) -> None:
+            """Each instruction's flow by its key (a row), one route per distinct key."""
+            if not len(instructions):
+                return
+            unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+            found = np.empty(len(unique), dtype=object)
+            rate, latency = np.zeros(len(unique)), np.zeros(len(unique), dtype=np.int64)
+            for k, key in enumerate(unique.tolist()):
+                first, hops = route(*key)
+                path = (*first, *hops)
+                found[k] = path
+                rate[k] = min((cap[r] for r in path), default=0.0)  # to itself: no resource
+                latency[k] = hop * len(hops)
+            inverse = inverse.ravel()
+            paths[instructions] = found[inverse]
+            rates[instructions], latencies[instructions] = rate[inverse], latency[inverse]
 
-        for channel, loads in enumerate(self.channel_queue):
-            by_chiplet: dict[int, list[int]] = {}
-            for i in loads:
-                by_chiplet.setdefault(chip[prog[i]], []).append(i)
-            here = m.ddr_chiplets[channel]
-            for there, instructions in by_chiplet.items():
-                add(instructions, (channel,), m.route(here, there))
-        by_pair: dict[tuple[int, int], list[int]] = {}
-        for i, partner in enumerate(self.pair):
-            if partner >= 0 and self.op[i] == SEND:
-                by_pair.setdefault((chip[prog[i]], chip[prog[partner]]), []).append(i)
-        for (src, dst), instructions in by_pair.items():
-            add(instructions, (), m.route(src, dst))
-        return paths, rates, latencies
+        loads = np.flatnonzero(op == LOAD)
+        add(
+            loads,
+            np.stack([arg[loads], chip[loads]], axis=1),
+            lambda channel, there: ((channel,), m.route(m.ddr_chiplets[channel], there)),
+        )
+        pair = np.frombuffer(self.pair, dtype=np.int64)
+        sends = np.flatnonzero((op == SEND) & (pair >= 0))
+        add(sends, np.stack([chip[sends], chip[pair[sends]]], axis=1),
+            lambda src, dst: ((), m.route(src, dst)))  # fmt: skip
+        return paths.tolist(), array("d", rates.tobytes()), _ints(latencies)
 
     def traffic(self) -> tuple[list[int], list[int], list[int]]:
         """Static totals: engine ops per program, and bytes and flows per resource."""
@@ -202,135 +218,184 @@ def flatten(module: ModuleOp) -> FlatProgram:
     violations = module_violations(programs, rules)
     if violations:
         raise SimError(str(violations[0]))
-    flat = _Builder(machine, ModuleCode.of(programs)).finish()
+    flat = _build(machine, ModuleCode.of(programs))
     flat.layer = layers[0] if layers else None
     flat.strategy = module_strategy(module)
     flat.strategy_options = module_options(module) if flat.strategy else {}
     return flat
 
 
-class _Builder:
-    """The engine's lists from well-formed programs (the rules have been checked)."""
+def _ints(values: np.ndarray) -> array:
+    return array("q", values.astype(np.int64).tobytes())
 
-    def __init__(self, machine: Machine, code: ModuleCode):
-        self.machine = machine
-        self.code = code
-        self.f = FlatProgram(
-            machine=machine, channel_queue=[[] for _ in range(machine.num_channels)], code=code
-        )
 
-    def finish(self) -> FlatProgram:  # noqa: C901 - one pass over every instruction
-        f, code = self.f, self.code
-        f.buf_kind, f.buf_bytes, f.buf_tokens = (
-            code.buffer_kind,
-            code.buffer_bytes,
-            code.buffer_tokens,
-        )
-        nbuf = len(code.buffer_kind)
-        # Per buffer: its last writer (-1 none), the readers since, and for weight buffers the
-        # open fill (-1 none, 0 unread by gemms, 1 read). An instruction that writes a buffer
-        # (or frees it) waits for the readers since the last writer: their list becomes its
-        # `deps`, and the buffer starts a new one.
-        last_writer, readers, fill = [-1] * nbuf, [[] for _ in range(nbuf)], [-1] * nbuf
-        freed = [False] * nbuf
-        op, nbytes, arg, deps = f.op, f.nbytes, f.arg, f.deps
-        loads: list[list[tuple[int, int]]] = [[] for _ in range(self.machine.num_channels)]
-        for p, (chiplet, span) in enumerate(code.spans.items()):
-            f.chiplet.append(chiplet)
-            f.start.append(span.start)
-            engine: list[int] = []
-            f.engine_queue.append(engine)
-            sram_ops: list[int] = []  # its ALLOCs and FREEs, the bytes each adds, weight or not
-            sram_delta: list[int] = []
-            sram_weight: list[bool] = []
-            visits = zero = 0
-            for i in span:
-                c, ids, args = code.code[i], code.bufs[i], code.args[i]
-                opcode = OPCODES[c]
-                op.append(c)
-                f.prog.append(p)
-                size = argument = 0
-                if c == ALLOC:
-                    b = ids[0]
-                    size, argument = args[0], code.buffer_kind[b]
-                    sram_ops.append(i)
-                    sram_delta.append(size)
-                    sram_weight.append(argument == WEIGHT)
-                    deps.append(())
-                elif c == FREE:
-                    b = ids[0]
-                    size, argument = code.buffer_bytes[b], code.buffer_kind[b]
-                    sram_ops.append(i)
-                    sram_delta.append(-size)
-                    sram_weight.append(argument == WEIGHT)
-                    freed[b] = True
-                    if fill[b] >= 0:
-                        visits += 1
-                        zero += fill[b] == 0
-                    deps.append(self._uses(i, opcode, ids, last_writer, readers))
-                else:
-                    if c == LOAD or c == SEND or c == RECV:  # channel/to/from, _, bytes
-                        argument, size = args[0], args[2]
-                        if c == LOAD:
-                            loads[argument].append((args[1], i))
-                        if code.buffer_kind[ids[0]] == WEIGHT and c != SEND:
-                            b = ids[0]
-                            if fill[b] >= 0:
-                                visits += 1
-                                zero += fill[b] == 0
-                            fill[b] = 0
-                    elif opcode.unit == ENGINE:
-                        argument = args[-1]  # ops
-                        engine.append(i)
-                        if c == GEMM:
-                            fill[ids[0]] = 1
-                    deps.append(self._uses(i, opcode, ids, last_writer, readers))
-                nbytes.append(size)
-                arg.append(argument)
-            first = code.first_buffer[chiplet]
-            for b in range(first, first + len(code.programs[chiplet].buffer_kind)):
-                if fill[b] >= 0 and not freed[b]:  # still held at the end: one more visit
-                    visits += 1
-                    zero += fill[b] == 0
-            f.visits.append(visits)
-            f.zero_token_visits.append(zero)
-            f.sram_ops.append(sram_ops)
-            f.sram_delta.append(np.array(sram_delta, dtype=np.int64))
-            f.sram_weight.append(np.array(sram_weight, dtype=bool))
-        f.bufs = code.bufs
-        f.buf = [ids[0] if ids else -1 for ids in code.bufs]
-        for channel, queue in enumerate(loads):
-            queue.sort()
-            f.channel_queue[channel] = [i for _, i in queue]
-        f.pair = [-1] * len(op)
-        endpoints, _ = pair_transfers(code.programs)
-        for a, b in endpoints.items():
-            f.pair[code.gid(*a)] = code.gid(*b)
-        f.path, f.solo_rate, f.flow_latency = f.flows()
-        dependents: list[list[int]] = [[] for _ in op]
-        for i, waits in enumerate(deps):
-            for j in waits:
-                dependents[j].append(i)
-        f.dependents = dependents
-        f.npend = [len(waits) for waits in deps]
-        return f
+def _rows(values: np.ndarray, at: np.ndarray) -> Rows:
+    return Rows(_ints(values), _ints(at))
 
-    @staticmethod
-    def _uses(i, opcode, ids, last_writer, readers) -> list[int]:
-        """What instruction i waits for, by how it uses its buffers; records its uses."""
-        waits: list[int] = []
-        for operand, b in zip(opcode.operands, ids, strict=True):
-            if operand.access == READ:
-                if last_writer[b] >= 0:
-                    waits.append(last_writer[b])
-            else:  # WRITE, UPDATE, RELEASE: after the last writer and the readers since
-                waits.extend(readers[b])
-                if last_writer[b] >= 0:
-                    waits.append(last_writer[b])
-        for operand, b in zip(opcode.operands, ids, strict=True):
-            if operand.access == READ:
-                readers[b].append(i)
-            elif operand.access != RELEASE:
-                last_writer[b] = i
-                readers[b] = []
-        return waits
+
+# What each operand access does to the order of a program's instructions (`_waits`): a read
+# waits for the buffer's last writer; a write or update also for the readers since, and becomes
+# the last writer; a release (free) waits like a write and records nothing; a define (alloc)
+# neither waits nor records.
+_R, _W, _F, _NONE = 0, 1, 2, 3
+_ACCESS = np.full((len(OPCODES), max(len(o.operands) for o in OPCODES)), _NONE, dtype=np.int64)
+for _op in OPCODES:
+    for _k, _operand in enumerate(_op.operands):
+        _ACCESS[_op.code, _k] = {READ: _R, RELEASE: _F, DEFINE: _NONE}.get(_operand.access, _W)
+
+
+def _build(machine: Machine, code: ModuleCode) -> FlatProgram:
+    """The engine's columns from well-formed programs (the rules have been checked)."""
+    ops = code.opcodes().astype(np.int64)
+    n = len(ops)
+    bflat, bat = code.bufs.arrays()
+    aflat, aat = code.args.arrays()
+    lengths = [len(span) for span in code.spans.values()]
+    prog = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    has_buf = np.diff(bat) > 0
+    buf = np.full(n, -1, dtype=np.int64)
+    buf[has_buf] = bflat[bat[:-1][has_buf]]
+    kind = np.asarray(code.buffer_kind, dtype=np.int64)
+    size = np.asarray(code.buffer_bytes, dtype=np.int64)
+    nbytes, arg = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    memory = (ops == ALLOC) | (ops == FREE)
+    arg[memory] = kind[buf[memory]]
+    nbytes[memory] = size[buf[memory]]
+    moves = (ops == LOAD) | (ops == SEND) | (ops == RECV)  # channel/to/from, _, bytes
+    arg[moves], nbytes[moves] = aflat[aat[:-1][moves]], aflat[aat[:-1][moves] + 2]
+    engine = np.isin(ops, [o.code for o in OPCODES if o.unit == ENGINE])
+    arg[engine] = aflat[aat[1:][engine] - 1]  # ops, the last field
+    starts = [span.start for span in code.spans.values()]
+    deps, dependents, npend = _waits(ops, bflat, bat, n)
+    f = FlatProgram(
+        machine=machine,
+        chiplet=list(code.spans),
+        start=starts,
+        op=_ints(ops),
+        prog=_ints(prog),
+        buf=_ints(buf),
+        nbytes=_ints(nbytes),
+        arg=_ints(arg),
+        bufs=code.bufs,
+        deps=deps,
+        dependents=dependents,
+        npend=_ints(npend),
+        pair=_ints(transfer_partners(code)),
+        channel_queue=_channel_queues(code, ops, machine.num_channels),
+        engine_queue=_per_program(np.flatnonzero(engine), prog, len(lengths)),
+        buf_kind=code.buffer_kind,
+        buf_bytes=code.buffer_bytes,
+        buf_tokens=code.buffer_tokens,
+        code=code,
+    )
+    f.visits, f.zero_token_visits = _visits(ops, bflat, bat, kind, prog, len(lengths))
+    sram_ops = np.flatnonzero(memory)
+    weight = kind[buf[sram_ops]] == WEIGHT
+    delta = np.where(ops[sram_ops] == ALLOC, nbytes[sram_ops], -nbytes[sram_ops])
+    cuts = np.searchsorted(sram_ops, starts[1:])
+    f.sram_ops = np.split(sram_ops, cuts)
+    f.sram_delta = np.split(delta, cuts)
+    f.sram_weight = np.split(weight, cuts)
+    f.path, f.solo_rate, f.flow_latency = f.flows()
+    return f
+
+
+def _per_program(gids: np.ndarray, prog: np.ndarray, nprog: int) -> list[list[int]]:
+    cuts = np.searchsorted(prog[gids], np.arange(1, nprog))
+    return [part.tolist() for part in np.split(gids, cuts)]
+
+
+def _channel_queues(code: ModuleCode, ops: np.ndarray, channels: int) -> list[list[int]]:
+    """Each channel's loads in seq order."""
+    loads = np.flatnonzero(ops == LOAD)
+    channel, seq = code.args.column(loads, 0), code.args.column(loads, 1)
+    order = np.lexsort((loads, seq, channel))
+    cuts = np.searchsorted(channel[order], np.arange(1, channels))
+    return [part.tolist() for part in np.split(loads[order], cuts)]
+
+
+def _waits(ops: np.ndarray, bflat: np.ndarray, bat: np.ndarray, n: int):
+    """What each instruction waits for, by how it uses its buffers (`_ACCESS`), as `Rows`:
+    for each operand in order, a read gives the buffer's last writer before the instruction,
+    a write (or free) the reads since that writer, in order, then the writer. Also each
+    instruction's dependents (in instruction order) and how many it waits for."""
+    waiter, target = _edges(*_buffer_uses(ops, bflat, bat, n))
+    npend = np.bincount(waiter, minlength=n)
+    deps = _rows(target, np.concatenate([[0], np.cumsum(npend)]))
+    order = np.argsort(target.astype(np.int64) * n + waiter, kind="stable")
+    count_by_target = np.bincount(target, minlength=n)
+    dependents = _rows(waiter[order], np.concatenate([[0], np.cumsum(count_by_target)]))
+    return deps, dependents, npend
+
+
+def _buffer_uses(ops: np.ndarray, bflat: np.ndarray, bat: np.ndarray, n: int):
+    """Every use of a buffer that orders instructions (instruction, operand slot, access,
+    buffer), sorted by buffer, then instruction, then slot; 32-bit (a program's size is
+    limited far below 2^31)."""
+    inst = np.repeat(np.arange(n, dtype=np.int32), np.diff(bat))
+    slot = (np.arange(len(bflat), dtype=np.int64) - bat[inst]).astype(np.int8)
+    access = _ACCESS[ops[inst], slot].astype(np.int8)
+    used = access != _NONE
+    inst, slot, b, access = inst[used], slot[used], bflat[used].astype(np.int32), access[used]
+    width = _ACCESS.shape[1]
+    key = (b.astype(np.int64) * n + inst) * width + slot
+    order = np.argsort(key)
+    del key
+    return inst[order], slot[order], access[order], b[order]
+
+
+def _edges(inst, slot, access, b) -> tuple[np.ndarray, np.ndarray]:
+    """(waiting instruction, what it waits for) pairs in the order of each one's waits."""
+    m = len(inst)
+    pos = np.arange(m, dtype=np.int32)
+    buffer_start = run_starts(b).astype(np.int32)
+    run_start = run_starts(np.stack([b, inst])).astype(np.int32)  # the instruction's first use
+    del b
+    writes = np.where(access == _W, pos, -1).astype(np.int32)
+    last_write = np.maximum.accumulate(writes) if m else writes
+    del writes
+    before = run_start - 1
+    writer = np.where(before >= buffer_start, last_write[np.maximum(before, 0)], -1)
+    writer = np.where(writer >= buffer_start, writer, -1)  # the last write of an earlier one
+    del last_write, before
+    # the reads between that write (or the buffer's first use) and the instruction
+    reads = np.flatnonzero(access == _R).astype(np.int32)
+    low = np.where(writer >= 0, writer + 1, buffer_start)
+    del buffer_start
+    first = np.searchsorted(reads, low).astype(np.int32)
+    del low
+    count = np.where(access != _R, np.searchsorted(reads, run_start) - first, 0).astype(np.int32)
+    del run_start
+    event = np.repeat(pos, count)
+    within = np.arange(len(event), dtype=np.int32) - np.repeat(np.cumsum(count) - count, count)
+    read_inst = inst[reads[np.repeat(first, count) + within]]
+    del reads, first
+    # edges (waiting instruction, slot, rank within the slot's waits, what it waits for)
+    has_writer = writer >= 0
+    w_event = pos[has_writer]
+    waiter = np.concatenate([inst[event], inst[w_event]])
+    key_slot = np.concatenate([slot[event], slot[w_event]]).astype(np.int64)
+    rank = np.concatenate([within, count[w_event]]).astype(np.int64)
+    target = np.concatenate([read_inst, inst[writer[has_writer]]])
+    del event, within, read_inst, w_event, count, writer
+    ranks = int(rank.max()) + 1 if len(rank) else 1
+    order = np.argsort((waiter.astype(np.int64) * _ACCESS.shape[1] + key_slot) * ranks + rank)
+    return waiter[order], target[order]
+
+
+def _visits(ops, bflat, bat, kind, prog, nprog) -> tuple[list[int], list[int]]:
+    """Per program: how many times a weight buffer was filled (a slice visit: a load or a recv
+    into it), and how many of those fills no gemm read before the next fill or the end."""
+    fills = np.flatnonzero((ops == LOAD) | (ops == RECV))
+    fills = fills[kind[bflat[bat[fills]]] == WEIGHT]
+    gemms = np.flatnonzero(ops == GEMM)
+    gid = np.concatenate([fills, gemms])
+    b = bflat[bat[gid]]  # a gemm's weight buffer is its first operand
+    is_fill = np.repeat([True, False], [len(fills), len(gemms)])
+    order = np.lexsort((gid, b))
+    gid, b, is_fill = gid[order], b[order], is_fill[order]
+    read = np.zeros(len(gid), dtype=bool)  # the next use of the same buffer is a gemm
+    read[:-1] = (b[1:] == b[:-1]) & ~is_fill[1:]
+    visits = np.bincount(prog[gid[is_fill]], minlength=nprog)
+    zero = np.bincount(prog[gid[is_fill & ~read]], minlength=nprog)
+    return visits.tolist(), zero.tolist()
