@@ -52,9 +52,7 @@ def compile_once(path: Path, strategy: str) -> tuple[float, dict[str, float], in
                 module.verify()
                 steps["xdsl verify"] = steps.get("xdsl verify", 0.0) + time.perf_counter() - began
     total = time.perf_counter() - start
-    count = sum(
-        len(op.body.block.ops) for op in module.body.block.ops if isinstance(op, cisa.ProgramOp)
-    )
+    count = sum(len(program) for program in cisa.programs_of(module).values())
     return total, steps, count
 
 
