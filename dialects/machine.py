@@ -421,7 +421,7 @@ class Field:
     optional: bool = False
 
 
-STUDY = "study"  # the FSE-DP authors' simulator, github.com/Man0xbfc00380/MoeOpt; DESIGN.md §4
+STUDY = "study"  # the FSE-DP authors' simulator, github.com/Man0xbfc00380/MoeOpt; docs/design.md §5
 # GB/s of a DDR channel or a D2D link: 1 MB/s to 1 PB/s. The low end also keeps bytes / bandwidth
 # finite (a denormal bandwidth would make latencies inf or NaN).
 GBPS_RANGE = (0.001, 1e6)

@@ -1,7 +1,10 @@
 """`fsedp-opt`: the mlir-opt style driver, built on xDSL's `xDSLOptMain`.
 
 It offers our dialects, passes, targets and the `.moe` front end (see `registry.py`) and turns
-every user error into a message and a non-zero exit code instead of a Python traceback.
+every user error into a message and a non-zero exit code instead of a Python traceback. Its
+arguments, `--help` and the console script are in `opt_command.py`, which imports this module
+only once the arguments parse; exit codes and file handling are shared with `fsedp-sim`
+(`cli_common.py`).
 """
 
 from __future__ import annotations
@@ -10,27 +13,37 @@ import argparse
 import io
 import os
 import sys
-import traceback
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from typing import IO
 
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
-from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from fsedp_compiler import perf, registry
+from fsedp_compiler import opt_command, perf, registry
+from fsedp_compiler.cli_common import (  # noqa: F401 - re-exported for the tools and tests
+    EXIT_INTERNAL_ERROR,
+    EXIT_USAGE_ERROR,
+    EXIT_USER_ERROR,
+    STDIO,
+    UsageError,
+    check_outputs,
+    format_diagnostic,
+    input_format,
+    input_name,
+    read_input,
+    run_reporting_errors,
+)
 from fsedp_compiler.errors import FsedpError, decode_utf8
-
-EXIT_USER_ERROR = 1
-EXIT_USAGE_ERROR = 2
 
 
 class FsedpOptMain(xDSLOptMain):
-    version_format = "fsedp-opt built on xdsl {xdsl_version}"
-
     def __init__(self, args: Sequence[str] | None = None):
-        super().__init__(description="FSE-DP MoE compiler driver", args=args)
+        super().__init__(description=opt_command.DESCRIPTION, args=args)
+        check_outputs([("-o", self.args.output_file)])
+        if self.args.emit_programs == STDIO:
+            raise UsageError("--emit-programs takes a directory, not - (standard output)")
 
     def register_all_dialects(self) -> None:
         # A curated set instead of xDSL's whole multiverse keeps start-up fast.
@@ -48,29 +61,51 @@ class FsedpOptMain(xDSLOptMain):
         self.available_frontends.update(registry.get_all_frontends())
 
     def setup_pipeline(self) -> None:
+        check_repeated_options(self.args.passes)
         try:
             super().setup_pipeline()
         except ValueError as error:
             message = str(error)
             if message.startswith("Unrecognized passes"):
                 known = ", ".join(sorted(self.available_passes))
-                message = f"{message}; known passes: {known}"
+                raise UsageError(f"{message}; known passes: {known}") from None
             raise FsedpError(message) from None
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
-        super().register_all_arguments(arg_parser)
-        arg_parser.add_argument(
-            "--emit-programs",
-            metavar="DIR",
-            help="write each chiplet's compiled program as assembly (chipletN.s) plus "
-            "manifest.json into DIR; the input must be compiled, e.g. with -p fsedp",
+        opt_command.configure(arg_parser)  # ours first, then xDSL's, each with its help
+
+    # -- input and output: the rules of cli_common, shared with fsedp-sim --------------------
+
+    def get_input_stream(self) -> tuple[IO[bytes], str]:
+        """The input (a file, or standard input for `-` or none) and its format (-f, else the
+        file's extension), which xDSL calls the extension."""
+        path, given = self.args.input_file, self.args.frontend
+        file_format = input_format(path, given)
+        return io.BytesIO(read_input(path)), file_format
+
+    def get_input_name(self) -> str:
+        return input_name(self.args.input_file)
+
+    def prepare_output(self) -> IO[str]:
+        if self.args.output_file in (None, STDIO):
+            return sys.stdout
+        try:
+            return open(self.args.output_file, "w")
+        except OSError as error:
+            raise UsageError(f"cannot write {self.args.output_file}: {error.strerror}") from None
+
+    def output_resulting_program(self, prog: ModuleOp) -> str:
+        if self._programs_only():
+            return ""
+        return super().output_resulting_program(prog)
+
+    def _programs_only(self) -> bool:
+        """--emit-programs without -o or -t: the program files are the output."""
+        return (
+            self.args.emit_programs is not None
+            and self.args.output_file is None
+            and isinstance(self.args.target, opt_command.DefaultTarget)
         )
-        self.register_define_argument(arg_parser)
-
-    def register_define_argument(self, arg_parser: argparse.ArgumentParser) -> None:
-        from fsedp_compiler.overrides import add_define_argument
-
-        add_define_argument(arg_parser)
 
     def parse_moe_with_overrides(self, raw: bytes, file_extension: str) -> ModuleOp:
         """The .moe input with the -D overrides applied (xDSL's frontends take no options)."""
@@ -89,8 +124,11 @@ class FsedpOptMain(xDSLOptMain):
         groups = expand_pipelines(self.pipeline.passes, prog)
         passes = tuple(p for _, group in groups for p in group)
         self._resolved: dict[int, dict[str, object]] = {}
+        self._timer = PassTimer()
         with perf.paused_gc():
             PassPipeline(passes, self._between_passes).apply(self.ctx, prog)
+        if self.args.time_passes and passes:
+            sys.stderr.write(self._timer.table())
         for name, group in groups:
             if name is not None:
                 resolved = [self._resolved[id(p)] for p in group]
@@ -102,25 +140,33 @@ class FsedpOptMain(xDSLOptMain):
             directory = self.args.emit_programs
             if self.args.split_input_file:
                 directory = os.path.join(directory, f"chunk{self.emitted_modules - 1}")
-            emit_programs(prog, directory)
+            try:
+                emit_programs(prog, directory)
+            except OSError as error:
+                where = error.filename or directory
+                message = f"cannot write {where} (--emit-programs): {error.strerror}"
+                raise UsageError(message) from None
 
     def _between_passes(
         self, previous: ModulePass | None, module: ModuleOp, following: ModulePass | None
     ) -> None:
-        """xDSL's callback (timing, verification, --print-between-passes), without verifying
-        again after a pass that does not change the module: on a lowered module that takes
-        as long as the rest of the compile."""
+        """xDSL's callback (verification, --print-between-passes), without verifying again
+        after a pass that does not change the module (on a lowered module that takes as long
+        as the rest of the compile), and with our own timing (`PassTimer`)."""
         from fsedp_compiler.pipelines import changes_ir, resolved_options_of
 
+        self._timer.pass_ended(previous)
         if previous is not None:
             self._resolved[id(previous)] = resolved_options_of(previous, module)
-        disabled = self.args.disable_verify
+        disabled, timed = self.args.disable_verify, self.args.time_passes
         unchanged = previous is not None and not changes_ir(previous)
-        self.args.disable_verify = disabled or unchanged  # the option xDSL's callback reads
+        self.args.disable_verify = disabled or unchanged  # the options xDSL's callback reads
+        self.args.time_passes = False  # xDSL's timing prints to stdout, into the IR
         try:
             self.pipeline.callback(previous, module, following)
         finally:
-            self.args.disable_verify = disabled
+            self.args.disable_verify, self.args.time_passes = disabled, timed
+        self._timer.pass_starts()
 
     def parse_chunk(
         self, chunk: IO[bytes], file_extension: str, start_offset: int = 0
@@ -146,6 +192,59 @@ class FsedpOptMain(xDSLOptMain):
             raise
 
 
+def check_repeated_options(pipeline: str) -> None:
+    """Refuse an option given twice to one pass of `-p` (`fsedp{slices=4 slices=8}`): xDSL's
+    parser keeps the last one silently. (Two spellings of one option, `skip_idle` and
+    `skip-idle`, are refused where pipeline options are mapped, `pipelines.py`.)"""
+    from xdsl.utils.arg_spec import PipelineLexer, SpecTokenKind
+
+    lexer, previous, seen = PipelineLexer(pipeline), None, set()
+    name, inside = "", False
+    while (token := lexer.lex()).kind is not SpecTokenKind.EOF:
+        kind, text = token.kind, token.span.text
+        if kind is SpecTokenKind.IDENT and not inside:
+            name = text
+        elif kind is SpecTokenKind.L_BRACE:
+            inside, seen = True, set()
+        elif kind is SpecTokenKind.R_BRACE:
+            inside = False
+        elif kind is SpecTokenKind.IDENT and previous in (
+            SpecTokenKind.L_BRACE,
+            SpecTokenKind.SPACE,
+        ):
+            if text in seen:
+                raise FsedpError(f"{name}: option '{text}' is given twice in -p")
+            seen.add(text)
+        previous = kind
+
+
+class PassTimer:
+    """`--time-passes`: seconds per pass, the verification between passes, and the total, as
+    a table for standard error (standard output carries the IR)."""
+
+    def __init__(self) -> None:
+        self.started = self.mark = time.perf_counter()
+        self.passes: list[tuple[str, float]] = []
+
+    def pass_ended(self, finished: ModulePass | None) -> None:
+        now = time.perf_counter()
+        if finished is not None:
+            self.passes.append((finished.name, now - self.mark))
+        self.mark = now
+
+    def pass_starts(self) -> None:
+        self.mark = time.perf_counter()
+
+    def table(self) -> str:
+        total = time.perf_counter() - self.started
+        in_passes = sum(seconds for _, seconds in self.passes)
+        rows = [*self.passes, ("(verification and printing between passes)", total - in_passes)]
+        lines = ["--time-passes: seconds"]
+        lines += [f"  {seconds:9.4f}  {name}" for name, seconds in rows]
+        lines.append(f"  {total:9.4f}  total")
+        return "\n".join(lines) + "\n"
+
+
 def main(args: Sequence[str] | None = None) -> None:
     perf.one_shot_process()
     sys.exit(run(args))
@@ -154,57 +253,3 @@ def main(args: Sequence[str] | None = None) -> None:
 def run(args: Sequence[str] | None = None) -> int:
     """Run the driver and return its exit code; user errors are printed, never raised."""
     return run_reporting_errors(lambda: FsedpOptMain(args).run())
-
-
-def run_reporting_errors(body: Callable[[], object]) -> int:
-    """Call `body` and return an exit code: 0, or the code of the error it raised, printed.
-
-    Shared by the command-line tools so they say errors the same way: user errors with their
-    location, usage errors plainly, and internal bugs as such (with a traceback on request).
-    """
-    try:
-        body()
-    except FsedpError as error:
-        print(error.format(), file=sys.stderr)
-        return EXIT_USER_ERROR
-    except ParseError as error:
-        print(str(error), file=sys.stderr)
-        return EXIT_USER_ERROR
-    except DiagnosticException as error:
-        print(format_diagnostic(error), file=sys.stderr)
-        return EXIT_USER_ERROR
-    except ArgSpecParseError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE_ERROR
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE_ERROR
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:  # noqa: BLE001 - last resort: an internal bug, said as such
-        if os.environ.get("FSEDP_TRACEBACK"):
-            traceback.print_exc()
-        print(
-            f"internal error: {type(error).__name__}: {error}\n"
-            "this is a bug in fsedp; set FSEDP_TRACEBACK=1 for the traceback",
-            file=sys.stderr,
-        )
-        return 3
-    return 0
-
-
-def format_diagnostic(error: DiagnosticException, context_lines: int = 3) -> str:
-    """The error message and the offending op from xDSL's annotated IR dump (not all of it)."""
-    lines = [f"error: {error}"]
-    for note in getattr(error, "__notes__", []):
-        lines.extend(_excerpt_around_marker(note.splitlines(), context_lines))
-    return "\n".join(lines)
-
-
-def _excerpt_around_marker(note: list[str], context: int) -> list[str]:
-    marked = [i for i, line in enumerate(note) if line.lstrip().startswith("^")]
-    if not marked or len(note) <= 4 * context + 8:
-        return note
-    first = max(0, marked[0] - 1 - context)
-    last = min(len(note), marked[-1] + 2 + context)
-    return ["..."] * (first > 0) + note[first:last] + ["..."] * (last < len(note))

@@ -529,7 +529,7 @@ class _Resolver:
             if f.default is dataclasses.MISSING and f.name not in fields
         ]
         if spec_type is presets.ModelSpec and "layers" in required:
-            required.remove("layers")  # only whole-model estimates need it; one layer is compiled
+            required.remove("layers")  # kept for reference only: one layer is compiled
             fields_values = {"layers": 1}
         else:
             fields_values = {}

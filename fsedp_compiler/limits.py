@@ -2,7 +2,7 @@
 
 Input beyond a limit is refused up front, before anything large is allocated or computed, with
 an error that names the field, the limit and the value given (README, "Limits"). The limits
-are far above every model and machine of the study (DESIGN.md §4-5) and chosen so that an input
+are far above every model and machine of the study (docs/design.md §5-6) and chosen so that an input
 at the limit still compiles and simulates on a workstation; nothing is clamped or rounded.
 """
 

@@ -29,18 +29,23 @@ import dataclasses
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
 from fsedp_compiler import frontend as fe
 from fsedp_compiler import pipelines
 from fsedp_compiler.errors import FsedpError
+from fsedp_compiler.override_args import (  # noqa: F401 - the -D argument, re-exported
+    BLOCKS,
+    DDR_GBPS,
+    NAMED_BLOCKS,
+    Override,
+    add_define_argument,
+    check_moe_input,
+    parse_override,
+)
 from fsedp_compiler.presets import DdrChannel, is_int
 
 DEFINE_FILE = "-D"  # the "file" an error in a -D value is reported in
-BLOCKS = ("system", "model", "workload", "strategy")
-NAMED_BLOCKS = ("system", "model", "strategy")  # blocks that take a preset or pipeline name
-DDR_GBPS = "ddr_gbps"
 
 # Units a bare number may carry, by the field they fit: multiplier to the field's own unit.
 _BYTES = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
@@ -56,84 +61,6 @@ FIELD_UNITS = {
 _WITH_UNIT = re.compile(
     r"(?P<lead>\s*)(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z/]+)\s*$"
 )
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-
-
-@dataclass(frozen=True)
-class Override:
-    """One `-D KEY=VALUE`: `path` is KEY split at its dots; VALUE starts at `value_start`."""
-
-    text: str
-    path: tuple[str, ...]
-    value_start: int
-
-    @property
-    def block(self) -> str:
-        return self.path[0]
-
-    @property
-    def value_text(self) -> str:
-        return self.text[self.value_start :]
-
-    @property
-    def rank(self) -> int:
-        """Order of application: names, then fields, routing arguments, then ddr_gbps (which
-        reads the machine the others give)."""
-        if self.path == ("system", DDR_GBPS):
-            return 3
-        return len(self.path) - 1
-
-
-def add_define_argument(parser) -> None:
-    """The `-D KEY=VALUE` option of fsedp-opt and fsedp-sim (argparse)."""
-    parser.add_argument(
-        "-D",
-        dest="define",
-        action="append",
-        default=[],
-        type=_define,
-        metavar="KEY=VALUE",
-        help="set a field of the .moe input, as if the file said it (repeatable): "
-        "-D system.sram_bytes=4MiB, -D workload.tokens=128, -D model=phi-3.5-moe, "
-        "-D strategy.slices=8 (README: Overrides)",
-    )
-
-
-def _define(text: str) -> Override:
-    import argparse
-
-    try:
-        return parse_override(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def check_moe_input(overrides: Sequence[Override], is_moe: bool) -> None:
-    """-D sets fields of a .moe file; on other input it is a usage error (ValueError)."""
-    if overrides and not is_moe:
-        raise ValueError("-D sets fields of a .moe input; this input is not a .moe file")
-
-
-def parse_override(text: str) -> Override:
-    """Split `KEY=VALUE`; a ValueError (a usage error) for a malformed key."""
-    key, equals, value = text.partition("=")
-    path = tuple(key.strip().split("."))
-    if not equals or not key.strip():
-        raise ValueError(f"-D '{text}': expected KEY=VALUE, e.g. system.sram_bytes=4MiB")
-    if path[0] not in BLOCKS:
-        raise ValueError(
-            f"-D '{text}': unknown block '{path[0]}'; KEY starts with one of: {', '.join(BLOCKS)}"
-        )
-    if not all(_KEY.fullmatch(part) for part in path):
-        raise ValueError(f"-D '{text}': malformed key '{key.strip()}'")
-    routing_arg = path[:2] == ("workload", "routing") and len(path) == 3
-    if len(path) > 2 and not routing_arg:
-        raise ValueError(f"-D '{text}': KEY is BLOCK, BLOCK.FIELD or workload.routing.ARG")
-    if len(path) == 1 and path[0] not in NAMED_BLOCKS:
-        raise ValueError(f"-D '{text}': the workload has no name; set a field (workload.tokens)")
-    if not value.strip():
-        raise ValueError(f"-D '{text}': no value after '='")
-    return Override(text, path, len(key) + 1)
 
 
 def apply_overrides(blocks: list, overrides: Sequence[Override], resolver) -> list:

@@ -1,10 +1,10 @@
 """Hardware and model presets, with the unit and provenance of every field.
 
-A `SystemSpec` describes the multi-chiplet machine (DESIGN.md §4); its fields, their units,
+A `SystemSpec` describes the multi-chiplet machine (docs/design.md §5); its fields, their units,
 defaults, ranges and sources are the table `SYSTEM_FIELDS` of `dialects/machine.py`, which this
 module re-exports: the presets are that table's defaults (`paper-2x2`) with the few fields that
 change with the mesh size. A `ModelSpec` describes one MoE layer shape and the number of such
-layers (DESIGN.md §5); `MODEL_FIELDS` documents its fields. Both are frozen dataclasses: a spec
+layers (docs/design.md §6); `MODEL_FIELDS` documents its fields. Both are frozen dataclasses: a spec
 is a value, and `with_overrides` makes a changed, validated copy.
 """
 
@@ -32,8 +32,8 @@ __all__ = ["SYSTEM_FIELDS", "DdrChannel", "Link", "MachineError", "SystemSpec", 
 DEFAULT_SRAM_BYTES = SYSTEM_FIELDS["sram_bytes"].default
 DEFAULT_HOP_LATENCY_CYCLES = SYSTEM_FIELDS["hop_latency_cycles"].default
 
-_STUDY = "MoeOpt simulator (github.com/Man0xbfc00380/MoeOpt); DESIGN.md §4"
-_HF_CONFIG = "the model's HuggingFace config.json; DESIGN.md §5"
+_STUDY = "MoeOpt simulator (github.com/Man0xbfc00380/MoeOpt); docs/design.md §5"
+_HF_CONFIG = "the model's HuggingFace config.json; docs/design.md §6"
 
 
 class FieldInfo(NamedTuple):
@@ -67,7 +67,7 @@ def _require_name(kind: str, value: object) -> None:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The shape of a Mixture-of-Experts model's MoE layers (DESIGN.md §5).
+    """The shape of a Mixture-of-Experts model's MoE layers (docs/design.md §6).
 
     Each routed or shared expert is a SwiGLU FFN with three matrices of hidden x ffn weights.
     `layers` counts MoE layers only (dense layers are not simulated). See `MODEL_FIELDS`.
@@ -198,9 +198,8 @@ def _coerce(field: dataclasses.Field, value: object) -> object:
         try:
             return field.type(value)
         except ValueError:
-            raise FsedpError(
-                f"field '{field.name}' expects {field.type.__name__}, got {value!r}"
-            ) from None
+            kind = "an integer" if field.type is int else "a number"
+            raise FsedpError(f"field '{field.name}' expects {kind}, got {value!r}") from None
     return value
 
 

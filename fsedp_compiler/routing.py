@@ -3,7 +3,7 @@
 A routing is an int64 array `[tokens, top_k]`: row t holds the distinct routed expert ids
 (0-based) of token t. Shared experts are not part of it; every token uses them.
 
-Sources (DESIGN.md §5):
+Sources (docs/design.md §6):
 - synthetic: `uniform`, `zipf` (param s) or `dirichlet` (param alpha) expert popularity, seeded;
 - the study's traces: one JSON object per layer, `{"<token position>": [expert ids]}`, as a single
   object, a list of objects or JSON Lines; shared expert ids, if listed, follow the routed ones;

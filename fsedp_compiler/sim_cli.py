@@ -4,8 +4,9 @@
     fsedp-sim model.moe --strategy ep --json report.json     # override the strategy
     fsedp-sim lowered.mlir --check-numerics --trace out.json --csv util.csv
 
-Prints the text summary (or, with `--json -`, the JSON report) on stdout. Every user error is a
-message on stderr and exit code 1 (2 for usage errors), never a traceback.
+Prints the text summary on stdout, unless one of `--json`, `--csv` or `--trace` is `-`
+(standard output). Errors and exit codes are those of `fsedp-opt` (`cli_common.py`), never a
+traceback. Nothing heavy is imported before the arguments parse.
 """
 
 from __future__ import annotations
@@ -15,32 +16,63 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.parser import Parser
-
-from fsedp_compiler import perf, registry
-from fsedp_compiler.cli import run_reporting_errors
+from fsedp_compiler import perf
+from fsedp_compiler.cli_common import (
+    STDIO,
+    UsageError,
+    check_outputs,
+    format_argument,
+    input_format,
+    input_name,
+    read_input,
+    run_reporting_errors,
+    version_line,
+    write_output,
+)
 from fsedp_compiler.errors import FsedpError, decode_utf8
+
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
+
+STRATEGIES = ("fsedp", "fsedp-paired", "ep", "hydra")  # = PIPELINES (tests/test_cli_common.py)
+OUTPUTS = ("json", "csv", "trace")
 
 
 def _arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fsedp-sim",
-        description="Simulate per-chiplet cisa programs: timing, SRAM, DDR/D2D traffic and, "
-        "optionally, numerics.",
+        description="Compile a .moe layer (or read lowered .mlir) and simulate its per-chiplet "
+        "programs: latency and its lower bounds, utilization, SRAM, DDR and D2D traffic and, "
+        "optionally, numerics. docs/simulator.md describes the model and every number.",
     )
-    parser.add_argument("file", help="lowered .mlir (cisa programs), or a .moe file; - is stdin")
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        help="a .moe file, or lowered .mlir (cisa programs); - : standard input (MLIR unless "
+        "-f moe)",
+    )
+    parser.add_argument(
+        "-f",
+        "--frontend",
+        metavar="{moe,mlir}",
+        type=format_argument,
+        help="the input format, instead of the file's extension",
+    )
     parser.add_argument(
         "--strategy",
-        help="compile a .moe with this strategy instead of the file's "
-        "(fsedp, fsedp-paired, ep, hydra)",
+        choices=STRATEGIES,
+        help="compile a .moe with this strategy instead of the file's",
     )
-    parser.add_argument("--json", metavar="FILE", help="write the JSON report (- for stdout)")
-    parser.add_argument("--csv", metavar="FILE", help="write per-chiplet utilization as CSV")
+    parser.add_argument("--json", metavar="FILE", help="write the JSON report (-: stdout)")
     parser.add_argument(
-        "--trace", metavar="FILE", help="write a Chrome trace-event JSON timeline (Perfetto)"
+        "--csv", metavar="FILE", help="write per-chiplet utilization as CSV (-: stdout)"
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write a Chrome trace-event JSON timeline for Perfetto (-: stdout)",
     )
     parser.add_argument(
         "--check-numerics",
@@ -77,16 +109,23 @@ def _arguments() -> argparse.ArgumentParser:
     _add_study_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stdout")
     parser.add_argument(
+        "--full",
+        action="store_true",
+        help="list every chiplet and link in the summary (the default up to 16 chiplets; above, "
+        "the summary gives totals and extremes)",
+    )
+    parser.add_argument(
         "--version",
         action=_VersionAction,
         help="print the version and whether the event loop is compiled, then exit",
     )
+    parser.epilog = "exit codes: 0 success, 1 bad input, 2 bad usage, 3 internal error"
     return parser
 
 
 def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
     """-D overrides and the --plot timeline (issue 11)."""
-    from fsedp_compiler.overrides import add_define_argument
+    from fsedp_compiler.override_args import add_define_argument
 
     add_define_argument(parser)
     parser.add_argument(
@@ -105,16 +144,10 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from importlib.metadata import PackageNotFoundError, version
+        from backends.sim.loop_choice import LOOP_COMPILED
 
-        from backends.sim.engine import LOOP_COMPILED
-
-        try:
-            number = version("fsedp")
-        except PackageNotFoundError:
-            number = "(not installed)"
         loop = "compiled with mypyc" if LOOP_COMPILED else "plain Python, not compiled (README)"
-        sys.stdout.write(f"fsedp-sim {number} (event loop: {loop})\n")
+        sys.stdout.write(version_line("fsedp-sim", f"event loop: {loop}") + "\n")
         parser.exit()
 
 
@@ -125,6 +158,7 @@ def load_module(
     verify_ir: bool = True,
     execution_check: bool = False,
     overrides: Sequence = (),
+    frontend: str | None = None,
 ) -> ModuleOp:
     """Parse `.moe` or MLIR text (with `-D` `overrides`) into a verified module lowered to
     cisa programs, as `fsedp-sim` does.
@@ -136,45 +170,41 @@ def load_module(
     from fsedp_compiler.pipelines import compile_if_needed
 
     return compile_if_needed(
-        read_module(path, overrides),
+        read_module(path, overrides, frontend),
         strategy,
         verify_ir=verify_ir,
         execution_check=execution_check,
     )
 
 
-def read_module(path: str, overrides: Sequence = ()) -> ModuleOp:
-    """Parse `.moe` or MLIR text (`-`: MLIR from stdin) into a verified module; `overrides`
-    (`overrides.Override`, from -D) set fields of a `.moe` file."""
-    try:
-        raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
-    except OSError as error:
-        raise FsedpError(f"cannot read {path}: {error.strerror}") from None
+def read_module(path: str, overrides: Sequence = (), frontend: str | None = None) -> ModuleOp:
+    """Parse `.moe` or MLIR text into a verified module: the format by `frontend` (-f) or the
+    file's extension; `-` reads standard input (MLIR unless `frontend` says otherwise).
+    `overrides` (`overrides.Override`, from -D) set fields of a `.moe` input."""
+    from fsedp_compiler.frontend import check_limits
+
+    file_format = input_format(path, frontend)
+    raw = read_input(path)
+    name = input_name(path)
     if overrides:
         from fsedp_compiler.overrides import check_moe_input
 
-        check_moe_input(overrides, path.endswith(".moe"))
-    if path.endswith(".moe"):
+        check_moe_input(overrides, file_format == "moe")
+    if file_format == "moe":
+        from xdsl.context import Context
+
         from fsedp_compiler.frontend import MoeFrontend
 
-        module = MoeFrontend(overrides=tuple(overrides)).parse(Context(), io.BytesIO(raw), path)
+        module = MoeFrontend(overrides=tuple(overrides)).parse(Context(), io.BytesIO(raw), name)
     else:
-        ctx = registry.context()
-        from fsedp_compiler.frontend import check_limits
+        from xdsl.parser import Parser
 
-        name = "<stdin>" if path == "-" else path
-        module = Parser(ctx, decode_utf8(raw, name), name).parse_module()
+        from fsedp_compiler import registry
+
+        module = Parser(registry.context(), decode_utf8(raw, name), name).parse_module()
         check_limits(module, name)
     module.verify()
     return module
-
-
-def _write(path: str, text: str) -> None:
-    try:
-        with open(path, "w") as stream:
-            stream.write(text)
-    except OSError as error:
-        raise FsedpError(f"cannot write {path}: {error.strerror}") from None
 
 
 def run(args: Sequence[str] | None = None) -> int:
@@ -186,7 +216,10 @@ def _simulate(options: argparse.Namespace) -> None:
     from backends.sim import simulate
     from fsedp_compiler.pipelines import compile_if_needed
 
-    module = read_module(options.file, options.define)
+    outputs = [(f"--{name}", getattr(options, name)) for name in OUTPUTS]
+    _check_plot_path(options.plot)
+    check_outputs([*outputs, ("--plot", options.plot)])
+    module = read_module(options.file, options.define, options.frontend)
     need = _least_sram(module, options.strategy) if options.min_sram else None
     module = compile_if_needed(
         module,
@@ -203,18 +236,33 @@ def _simulate(options: argparse.Namespace) -> None:
     )
     if need is not None:
         sim.report["min_sram"] = need.report()
-    if options.json is not None and options.json != "-":
-        _write(options.json, sim.json())
-    if options.csv is not None:
-        _write(options.csv, sim.csv())
-    if options.trace is not None:
-        _write(options.trace, json.dumps(sim.chrome_trace()))
+    _write_outputs(sim, options)
     if options.plot is not None:
         _plot_timeline(sim, options.plot)
-    if options.json == "-":
-        sys.stdout.write(sim.json())
-    elif not options.quiet:
-        sys.stdout.write(sim.text() + (need.text() if need is not None else ""))
+    if not options.quiet and STDIO not in (path for _, path in outputs):
+        sys.stdout.write(sim.text(full=options.full or None) + (need.text() if need else ""))
+
+
+def _write_outputs(sim, options: argparse.Namespace) -> None:
+    """--json, --csv and --trace, each to its file or (`-`) to standard output."""
+    texts = {
+        "json": sim.json,
+        "csv": sim.csv,
+        "trace": lambda: json.dumps(sim.chrome_trace()),
+    }
+    for name in OUTPUTS:
+        path = getattr(options, name)
+        if path is not None:
+            write_output(path, texts[name]())
+
+
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def _check_plot_path(path: str | None) -> None:
+    """--plot's file, before any work: a PNG, SVG or PDF file, not standard output."""
+    if path is not None and (path == STDIO or not path.lower().endswith(PLOT_FORMATS)):
+        raise UsageError(f"--plot {path}: name a .png, .svg or .pdf file (its extension picks)")
 
 
 def _plot_timeline(sim, path: str) -> None:

@@ -187,9 +187,18 @@ def test_pipeline_options_reach_their_passes(tiny: str, capsys) -> None:
 
 
 def test_time_passes_lists_each_pass_of_a_named_pipeline(tiny: str, capsys) -> None:
-    _, out, _ = _run([tiny, "-p", "hydra", "--time-passes", "-t", "cisa-asm"], capsys)
-    timed = [line.split()[1] for line in out.splitlines() if line.startswith("Pass ")]
-    assert timed == [p.name for p in pipeline_passes("hydra")]
+    _, out, err = _run([tiny, "-p", "hydra", "--time-passes", "-t", "cisa-asm"], capsys)
+    lines = err.splitlines()
+    assert lines[0] == "--time-passes: seconds" and out.startswith("; chiplet 0")
+    rows = [line.split(maxsplit=1) for line in lines[1:]]
+    names = [p.name for p in pipeline_passes("hydra")]
+    assert [name for _, name in rows] == [
+        *names,
+        "(verification and printing between passes)",
+        "total",
+    ]
+    seconds = [float(value) for value, _ in rows]
+    assert min(seconds) >= 0 and abs(sum(seconds[:-1]) - seconds[-1]) < 1e-3
 
 
 def test_cisa_asm_comments_every_instruction(tiny: str, capsys) -> None:

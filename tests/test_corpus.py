@@ -28,6 +28,8 @@ from fsedp_compiler.errors import split_lines
 
 CORPUS = Path(__file__).parent / "corpus"
 RUNNERS = {"opt": cli.run, "sim": sim_cli.run}
+# Python's own vocabulary, which no message to a user should need.
+PYTHON_WORDS = re.compile(r"<class '|\bNoneType\b|\b(str|int|float|list|dict|tuple) object\b")
 _EXPECT = re.compile(r"// EXPECT(?: (opt|sim))?: exit (\d+)(?:: (.*))?")
 
 
@@ -78,6 +80,7 @@ def _check(path: Path, tool: str, code: int, fragments: list[str], capsys) -> No
     actual = RUNNERS[tool]([str(path), "-q"] if tool == "sim" else [str(path)])
     err = capsys.readouterr().err
     assert actual != 3 and "internal error" not in err and "Traceback" not in err, err
+    assert not PYTHON_WORDS.search(err), err  # errors speak of the input, not of Python
     assert actual == code, err
     assert [text for text in fragments if text not in err] == [], err
     if code == 0:

@@ -52,3 +52,30 @@ def test_generic_form_is_valid_upstream_mlir(example: Path, capsys) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert '"moe.layer"()' in result.stdout
+
+
+def _header_commands(example: Path) -> list[list[str]]:
+    """The commands an example's header tells the reader to run."""
+    commands = []
+    for line in example.read_text().splitlines():
+        if not line.startswith("//"):
+            break
+        words = line[2:].split()
+        tool = next((i for i, word in enumerate(words) if word.startswith("fsedp-")), None)
+        if tool is not None:
+            commands.append(words[tool:])
+    return commands
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_header_commands_run(example: Path, monkeypatch, capsys) -> None:
+    from fsedp_compiler import sim_cli
+
+    commands = _header_commands(example)
+    assert [command[0] for command in commands] == ["fsedp-sim", "fsedp-opt"]
+    monkeypatch.chdir(example.parent.parent)  # "from the repository root"
+    for tool, *args in commands:
+        code = (sim_cli.run if tool == "fsedp-sim" else run)(args)
+        out, err = capsys.readouterr()
+        assert (code, err) == (0, ""), err
+        assert "latency:" in out if tool == "fsedp-sim" else ".program chiplet0" in out

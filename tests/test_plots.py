@@ -70,9 +70,15 @@ def test_timeline_rows_are_the_traces_tracks():
 
 @pytest.mark.parametrize(
     "name, message",
-    [("timeline.xyz", "cannot write"), ("missing-dir/\0/t.png", "cannot write")],
+    [
+        ("timeline.xyz", "timeline.xyz: name a .png, .svg or .pdf file"),
+        ("missing-dir/t.png", "(--plot): no directory"),
+        ("-", "--plot -: name a .png, .svg or .pdf file"),
+    ],
 )
-def test_timeline_bad_path_exits_1(capsys, tiny, tmp_path, name, message):
-    code = sim_cli.run([str(tiny), "--plot", str(tmp_path / name), "-q"])
-    assert code == 1
+def test_timeline_bad_path_is_a_usage_error(capsys, tiny, tmp_path, name, message):
+    """Refused before the run, like every output file of fsedp-sim (exit 2)."""
+    path = name if name == "-" else str(tmp_path / name)
+    code = sim_cli.run([str(tiny), "--plot", path, "-q"])
+    assert code == 2
     assert message in capsys.readouterr().err

@@ -24,7 +24,7 @@ from fsedp_compiler.presets import (
     with_overrides,
 )
 
-# DESIGN.md §5, copied here on purpose so a slip in presets.py shows up as a mismatch.
+# docs/design.md §6, copied here on purpose so a slip in presets.py shows up as a mismatch.
 DESIGN_MODELS = {
     "qwen3-30b-a3b": (2048, 768, 128, 0, 8, 48),
     "deepseek-moe-16b": (2048, 1408, 64, 2, 6, 27),
@@ -181,7 +181,7 @@ def test_override_accepts_text_for_numeric_fields():
     changed = with_overrides(get_system("paper-2x2"), {"sram_bytes": "4096", "clock_ghz": "1.25"})
     assert changed.sram_bytes == 4096
     assert changed.clock_ghz == 1.25
-    with pytest.raises(FsedpError, match="'sram_bytes' expects int, got '4k'"):
+    with pytest.raises(FsedpError, match="'sram_bytes' expects an integer, got '4k'"):
         with_overrides(get_system("paper-2x2"), {"sram_bytes": "4k"})
 
 

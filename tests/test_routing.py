@@ -182,7 +182,7 @@ def test_design_sanity_anchor_max_experts_per_group(groups, anchor):
     per_group = np.stack([(group_of == group).sum(axis=1) for group in range(groups)], axis=1)
     mean_max = per_group.max(axis=1).mean()
     assert mean_max == pytest.approx(anchor, abs=0.05)
-    # DESIGN.md rounds; the exact value (5.076 for two groups) is tighter still.
+    # docs/design.md rounds; the exact value (5.076 for two groups) is tighter still.
     assert mean_max == pytest.approx(exact_expected_max_group(256, 8, groups), abs=0.03)
 
 

@@ -10,19 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.sim.testing import module_text
+from backends.sim.testing import ONE_SLICE_PROGRAM, module_text
 from fsedp_compiler import cli, sim_cli
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "deepseek_trace_8.moe"
-PROGRAM = """
-    %x = cisa.alloc act bytes 100 tokens array<i32: 0>
-    cisa.input %x
-    %y = cisa.alloc act bytes 100 tokens array<i32: 0>
-    %w = cisa.alloc weight bytes 6400
-    cisa.load %w channel 0 seq 0 bytes 6400 expert 0 slice 0 of 1
-    cisa.gemm %w, %x, %y expert 0 slice 0 of 1 tokens array<i32: 0> ops 10000
-    cisa.free %w
-    cisa.output %y"""
+PROGRAM = ONE_SLICE_PROGRAM
 
 
 @pytest.fixture
@@ -69,12 +61,9 @@ def test_json_to_stdout_is_byte_identical_across_runs(capsys, lowered):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["missing.mlir"], "cannot read missing.mlir"),
         (["{lowered}", "--strategy", "ep"], "already lowered to cisa programs"),
         (["{lowered}", "--check-numerics"], "needs the moe.layer"),
-        (["{lowered}", "--json", "/nonexistent/dir/r.json"], "cannot write /nonexistent/dir"),
         ([str(EXAMPLE), "--check-numerics", "--numerics-scale", "0"], "must be a positive"),
-        ([str(EXAMPLE), "--strategy", "bogus"], "bogus"),
     ],
 )
 def test_user_errors(capsys, lowered, args, message):
@@ -137,3 +126,42 @@ def test_mlir_system_is_held_to_the_limits(lowered: Path, capsys) -> None:
     # The machine's attribute checks itself while it is read: the error points into the text.
     assert err.startswith(f"{lowered}:1:60\n")
     assert "system field 'clock_ghz' must be finite, got inf" in err
+
+
+def test_summary_gives_sizes_in_one_way_with_units(capsys, lowered):
+    out = run(capsys, lowered)[1]
+    assert "SRAM: peak 6600 B (6.4 KiB) of 1048576 B (1.0 MiB) per chiplet" in out
+    assert "channel 0 at chiplet 0: 1 loads, 6400 B (6.2 KiB), utilization 66.7%" in out
+    row = next(line for line in out.splitlines() if line.strip().startswith("0 "))
+    assert row.split()[3:5] == ["6.4", "KiB"]  # the SRAM peak column, as the headline
+    assert " bytes" not in out
+
+
+def test_a_small_utilization_is_not_shown_as_zero():
+    from backends.sim.report import _percent
+
+    assert [_percent(x) for x in (0.0, 0.0004, 0.0005, 0.979)] == ["0.0%", "<0.1%", "0.1%", "97.9%"]
+
+
+def _mesh_layer(tmp_path: Path, rows: int, cols: int) -> Path:
+    path = tmp_path / f"mesh{rows}x{cols}.moe"
+    path.write_text(
+        f"system paper-4x4 {{ rows = {rows} cols = {cols} }}\n"
+        'model { name = "t" hidden = 16 ffn = 16 experts = 8 shared = 0 top_k = 2 }\n'
+        "workload { tokens = 40 routing = uniform(seed = 1) }\nstrategy fsedp\n"
+    )
+    return path
+
+
+def test_summary_is_compact_above_16_chiplets(capsys, tmp_path):
+    layer = _mesh_layer(tmp_path, 5, 4)
+    code, compact, _ = run(capsys, layer)
+    assert code == 0
+    assert "chiplets: 20" in compact and "finish_cycles" not in compact
+    assert "  busiest: link " in compact and compact.count("  link ") == 0
+    assert compact.rstrip().endswith("(--full lists every chiplet, channel and link)")
+    code, full, _ = run(capsys, layer, "--full")
+    rows = [line for line in full.splitlines() if line[:9].strip().isdigit()]
+    assert code == 0 and len(rows) == 20 and full.count("  link ") > 1
+    code, sixteen, _ = run(capsys, _mesh_layer(tmp_path, 4, 4))
+    assert code == 0 and "finish_cycles" in sixteen and "--full" not in sixteen

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.sim import engine
+from backends.sim import engine, loop_choice
 from backends.sim.program import flatten
 from backends.sim.testing import workload_module
 from fsedp_compiler.pipelines import compile_module
@@ -75,7 +75,7 @@ def _has_c_compiler() -> bool:
 
 
 @pytest.mark.skipif(
-    engine.pure_python_requested() or not _has_c_compiler(),
+    loop_choice.pure_python_requested() or not _has_c_compiler(),
     reason="installed without the compiled loop on purpose (FSEDP_PURE_PYTHON) or no C compiler",
 )
 def test_the_install_compiled_the_loop():
@@ -87,7 +87,7 @@ def test_the_install_compiled_the_loop():
 
 
 compiled_only = pytest.mark.skipif(
-    not engine._compiled(engine._loop),
+    not loop_choice._compiled(loop_choice._loop),
     reason="no compiled loop in this install (the test above says whether it should have one)",
 )
 
@@ -100,8 +100,8 @@ def test_a_stale_compiled_loop_is_not_run(monkeypatch, path):
     assert path in stamp.SOURCES
     monkeypatch.setitem(stamp.SOURCES, path, "0" * 64)
     with pytest.warns(UserWarning, match=f"{path} changed after .* was compiled"):
-        chosen = engine._loop_module()
-    assert chosen is engine.loop_source()
+        chosen = loop_choice._loop_module()
+    assert chosen is loop_choice.loop_source()
     assert chosen.__file__.endswith("loop.py")
 
 
@@ -109,12 +109,12 @@ def test_a_stale_compiled_loop_is_not_run(monkeypatch, path):
 def test_a_missing_stamp_counts_as_stale(monkeypatch):
     monkeypatch.setitem(sys.modules, "backends.sim._loop_stamp", None)
     with pytest.warns(UserWarning, match="changed after .* was compiled"):
-        assert engine._loop_module() is engine.loop_source()
+        assert loop_choice._loop_module() is loop_choice.loop_source()
 
 
 @compiled_only
 def test_the_current_compiled_loop_is_chosen():
-    assert engine._loop_module() is engine._loop
+    assert loop_choice._loop_module() is loop_choice._loop
 
 
 def test_a_compiled_loop_that_does_not_load_is_not_fatal(monkeypatch):
@@ -125,16 +125,16 @@ def test_a_compiled_loop_that_does_not_load_is_not_fatal(monkeypatch):
 
     monkeypatch.setattr(importlib, "import_module", broken)
     with pytest.warns(UserWarning, match="compiled event loop cannot be loaded .*ABI version"):
-        assert engine._import_installed() is None
-    monkeypatch.setattr(engine, "_loop", None)
-    assert engine._loop_module() is engine.loop_source()
+        assert loop_choice._import_installed() is None
+    monkeypatch.setattr(loop_choice, "_loop", None)
+    assert loop_choice._loop_module() is loop_choice.loop_source()
 
 
 def test_pure_python_can_be_asked_for_at_run_time(monkeypatch):
     monkeypatch.setenv("FSEDP_PURE_PYTHON", "1")
-    assert engine._loop_module().__file__.endswith("loop.py")
+    assert loop_choice._loop_module().__file__.endswith("loop.py")
     monkeypatch.setenv("FSEDP_PURE_PYTHON", "0")
-    assert not engine.pure_python_requested()
+    assert not loop_choice.pure_python_requested()
 
 
 def test_fsedp_sim_version_says_which_loop_runs(capsys):

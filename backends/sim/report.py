@@ -1,4 +1,5 @@
-"""Metrics of a run (DESIGN.md §6): the JSON report, its text summary and the per-chiplet CSV.
+"""Metrics of a run (docs/design.md, "Metrics"): the JSON report, its text summary and the
+per-chiplet CSV.
 
 Definitions (docs/simulator.md repeats them):
 
@@ -197,15 +198,36 @@ def build_report(
     return report
 
 
+# Above this many chiplets the text summary gives totals and extremes instead of a line per
+# chiplet and link (an 8x8 mesh would print some 300 lines); `fsedp-sim --full` lists them.
+COMPACT_ABOVE = 16
+
+_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
 def _size(n: float) -> str:
-    for unit, step in (("G", 2**30), ("M", 2**20), ("K", 2**10)):
+    """`6.4 MiB`, `512 B`: a byte count rounded for reading."""
+    for unit, step in _UNITS:
         if n >= step:
-            return f"{n / step:.1f}{unit}"
-    return f"{n:.0f}B"
+            return f"{n / step:.1f} {unit}"
+    return f"{n:.0f} B"
 
 
-def format_text(report: dict[str, Any]) -> str:
-    """A readable summary of a report."""
+def _bytes(n: int) -> str:
+    """`6750208 B (6.4 MiB)`: exact, then rounded (as the compiler's messages say sizes)."""
+    return f"{n} B ({_size(n)})" if n >= 1024 else f"{n} B"
+
+
+def _percent(share: float) -> str:
+    """A utilization as a percentage; one that rounds to 0.0 but is not 0 shows as <0.1%."""
+    return "<0.1%" if 0 < share < 0.0005 else f"{100 * share:.1f}%"
+
+
+def format_text(report: dict[str, Any], full: bool | None = None) -> str:
+    """A readable summary of a report: a line per chiplet, DDR channel and busy link, or, above
+    `COMPACT_ABOVE` chiplets unless `full`, their totals and extremes."""
+    if full is None:
+        full = len(report["chiplets"]) <= COMPACT_ABOVE
     s = report["system"]
     shape = f"{s['mesh']} {s.get('topology', 'mesh')}"
     out = [
@@ -232,41 +254,103 @@ def format_text(report: dict[str, Any]) -> str:
             f"workload lower bound: {wb['cycles']:.1f} cycles ({wb['bound_by']}); "
             f"latency / bound = {report['latency_over_workload_lower_bound']:.3f}"
         )
+    out.append(f"compute: mean utilization {_percent(report['mean_compute_utilization'])}")
     out.append(
-        f"compute: mean utilization {100 * report['mean_compute_utilization']:.1f}%, "
-        f"peak SRAM {report['peak_sram_bytes']} bytes"
+        f"SRAM: peak {_bytes(report['peak_sram_bytes'])} of {_bytes(s['sram_bytes'])} per chiplet"
     )
-    out.append(
-        "  chiplet  finish_cycles  util%  sram_peak(w+a)       sram_avg(w+a)        visits  zero"
-    )
-    for c in report["chiplets"]:
-        peak = f"{_size(c['sram_peak_weight_bytes'])}+{_size(c['sram_peak_act_bytes'])}"
-        avg = f"{_size(c['sram_avg_weight_bytes'])}+{_size(c['sram_avg_act_bytes'])}"
-        out.append(
-            f"  {c['chiplet']:>7}  {c['finish_cycles']:>13.1f}  "
-            f"{100 * c['compute_utilization']:>5.1f}  {peak:<19}  {avg:<19}  "
-            f"{c['slice_visits']:>6}  {c['zero_token_visits']:>4}"
-        )
-    ddr = report["ddr"]
-    out.append(f"DDR: {ddr['bytes']} bytes")
-    for ch in ddr["channels"]:
-        out.append(
-            f"  channel {ch['channel']} at chiplet {ch['chiplet']}: {ch['loads']} loads, "
-            f"{ch['bytes']} bytes, utilization {100 * ch['utilization']:.1f}%"
-        )
-    d2d = report["d2d"]
-    out.append(f"D2D: {d2d['link_bytes']} link bytes")
-    for link in d2d["links"]:
-        if link["bytes"]:
-            out.append(
-                f"  link {link['from']}->{link['to']}: {link['flows']} flows, "
-                f"{link['bytes']} bytes, utilization {100 * link['utilization']:.1f}%"
-            )
+    out += _chiplet_lines(report["chiplets"]) if full else _chiplet_summary(report["chiplets"])
+    out += _ddr_lines(report["ddr"], full)
+    out += _link_lines(report["d2d"], full)
     v = report["slice_visits"]
     out.append(f"slice visits: {v['total']} ({v['zero_token']} with zero tokens)")
+    if not full:
+        out.append("(--full lists every chiplet, channel and link)")
     if "numerics" in report:
         out.append(format_numerics(report["numerics"]))
     return "\n".join(out) + "\n"
+
+
+def _chiplet_lines(chiplets: list[dict[str, Any]]) -> list[str]:
+    """One line per chiplet; SRAM: the peak in use, each kind's own peak and average."""
+    columns = ("SRAM peak", "weights", "acts", "avg weights", "avg acts")
+    keys = (
+        "sram_peak_bytes",
+        "sram_peak_weight_bytes",
+        "sram_peak_act_bytes",
+        "sram_avg_weight_bytes",
+        "sram_avg_act_bytes",
+    )
+    out = [
+        "  chiplet  finish_cycles   util%"
+        + "".join(f"  {name:>11}" for name in columns)
+        + "  visits  zero"
+    ]
+    for c in chiplets:
+        out.append(
+            f"  {c['chiplet']:>7}  {c['finish_cycles']:>13.1f}  "
+            f"{_percent(c['compute_utilization']):>6}"
+            + "".join(f"  {_size(c[key]):>11}" for key in keys)
+            + f"  {c['slice_visits']:>6}  {c['zero_token_visits']:>4}"
+        )
+    return out
+
+
+def _chiplet_summary(chiplets: list[dict[str, Any]]) -> list[str]:
+    def extremes(key: str, show) -> str:
+        low = min(chiplets, key=lambda c: (c[key], c["chiplet"]))
+        high = max(chiplets, key=lambda c: (c[key], -c["chiplet"]))
+        return (
+            f"{show(low[key])} (chiplet {low['chiplet']}) to "
+            f"{show(high[key])} (chiplet {high['chiplet']})"
+        )
+
+    cycles = lambda x: f"{x:.1f}"  # noqa: E731 - one-line formatters, as in the table above
+    return [
+        f"chiplets: {len(chiplets)}",
+        f"  finish: {extremes('finish_cycles', cycles)} cycles",
+        f"  compute utilization: {extremes('compute_utilization', _percent)}",
+        f"  SRAM peak: {extremes('sram_peak_bytes', _size)}",
+        f"  slice visits: {extremes('slice_visits', str)}",
+    ]
+
+
+def _ddr_lines(ddr: dict[str, Any], full: bool) -> list[str]:
+    channels = ddr["channels"]
+    out = [f"DDR: {_bytes(ddr['bytes'])} loaded over {len(channels)} channels"]
+    listed = channels if full or len(channels) <= COMPACT_ABOVE else []
+    for ch in listed:
+        out.append(
+            f"  channel {ch['channel']} at chiplet {ch['chiplet']}: {ch['loads']} loads, "
+            f"{_bytes(ch['bytes'])}, utilization {_percent(ch['utilization'])}"
+        )
+    if not listed:
+        busiest = max(channels, key=lambda ch: (ch["utilization"], -ch["channel"]))
+        out.append(
+            f"  busiest: channel {busiest['channel']} at chiplet {busiest['chiplet']}, "
+            f"{_bytes(busiest['bytes'])}, utilization {_percent(busiest['utilization'])}"
+        )
+    return out
+
+
+def _link_lines(d2d: dict[str, Any], full: bool) -> list[str]:
+    used = [link for link in d2d["links"] if link["bytes"]]
+    out = [
+        f"D2D: {_bytes(d2d['link_bytes'])} over links (bytes x hops), "
+        f"{len(used)} of {len(d2d['links'])} directed links used"
+    ]
+    if full:
+        out += [f"  {_link(link)}" for link in used]
+    elif used:
+        busiest = max(used, key=lambda link: (link["utilization"], link["bytes"]))
+        out.append(f"  busiest: {_link(busiest)}")
+    return out
+
+
+def _link(link: dict[str, Any]) -> str:
+    return (
+        f"link {link['from']}->{link['to']}: {link['flows']} flows, {_bytes(link['bytes'])}, "
+        f"utilization {_percent(link['utilization'])}"
+    )
 
 
 def format_numerics(n: dict[str, Any]) -> str:

@@ -42,6 +42,19 @@ TEST_SYSTEM = (
 )
 
 
+# One slice loaded (6400 B at 32 B/cycle: 200 cycles) and applied to one token (10000 ops at
+# 100 ops/cycle: 100 cycles) on chiplet 0 of TEST_SYSTEM: a 300-cycle run, for CLI tests.
+ONE_SLICE_PROGRAM = """
+    %x = cisa.alloc act bytes 100 tokens array<i32: 0>
+    cisa.input %x
+    %y = cisa.alloc act bytes 100 tokens array<i32: 0>
+    %w = cisa.alloc weight bytes 6400
+    cisa.load %w channel 0 seq 0 bytes 6400 expert 0 slice 0 of 1
+    cisa.gemm %w, %x, %y expert 0 slice 0 of 1 tokens array<i32: 0> ops 10000
+    cisa.free %w
+    cisa.output %y"""
+
+
 def system_text(**fields) -> str:
     """TEST_SYSTEM's text (with 1 MiB of SRAM) with some fields changed, for tests on other
     shapes and topologies: `system_text(rows=1, cols=4, topology="ring")`."""

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from fsedp_compiler import perf
-from fsedp_compiler.cli import EXIT_USER_ERROR, run_reporting_errors
+from fsedp_compiler.cli_common import EXIT_USER_ERROR, run_reporting_errors
 
 
 def _arguments() -> argparse.ArgumentParser:

@@ -6,8 +6,9 @@
 
 // CHECK:      latency: 300.0 cycles = 0.300 us
 // CHECK-NEXT: lower bound: 200.0 cycles (ddr_busiest_channel); latency / bound = 1.500
-// CHECK:      compute: mean utilization 33.3%, peak SRAM 6600 bytes
-// CHECK:      channel 0 at chiplet 0: 1 loads, 6400 bytes, utilization 66.7%
+// CHECK:      compute: mean utilization 33.3%
+// CHECK-NEXT: SRAM: peak 6600 B (6.4 KiB) of 1048576 B (1.0 MiB) per chiplet
+// CHECK:      channel 0 at chiplet 0: 1 loads, 6400 B (6.2 KiB), utilization 66.7%
 // CHECK:      slice visits: 1 (0 with zero tokens)
 
 // JSON:      "latency_cycles": 300.0,

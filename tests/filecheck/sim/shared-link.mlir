@@ -9,9 +9,9 @@
 // CHECK-NEXT:       0          150.0
 // CHECK-NEXT:       1          105.0
 // CHECK-NEXT:       3          160.0
-// CHECK:      D2D: 4000 link bytes
-// CHECK-NEXT:   link 0->1: 2 flows, 2400 bytes
-// CHECK-NEXT:   link 1->3: 1 flows, 1600 bytes
+// CHECK:      D2D: 4000 B (3.9 KiB) over links (bytes x hops), 2 of 8 directed links used
+// CHECK-NEXT:   link 0->1: 2 flows, 2400 B (2.3 KiB), utilization
+// CHECK-NEXT:   link 1->3: 1 flows, 1600 B (1.6 KiB), utilization
 
 // ERR: error: sim-report format 'xml' is unknown; use one of: text, json, csv
 
