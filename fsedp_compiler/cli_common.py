@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterable
 
 from fsedp_compiler.errors import FsedpError
@@ -48,6 +49,7 @@ def run_reporting_errors(body: Callable[[], object]) -> int:
     Shared by the command-line tools so they say errors the same way: user errors with their
     location, usage errors plainly, and internal bugs as such (with a traceback on request).
     """
+    warnings.formatwarning = _format_warning
     try:
         body()
     except FsedpError as error:
@@ -60,6 +62,11 @@ def run_reporting_errors(body: Callable[[], object]) -> int:
     except BaseException as error:  # noqa: BLE001 - xDSL's pipeline error is a BaseException
         return _report_other(error)
     return EXIT_OK
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as the tools say everything else: `warning: ...`, no Python file and line."""
+    return f"warning: {message}\n"
 
 
 def _report_other(error: BaseException) -> int:

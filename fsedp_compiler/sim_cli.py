@@ -15,6 +15,7 @@ import argparse
 import io
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -144,7 +145,9 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from backends.sim.loop_choice import LOOP_COMPILED
+        with warnings.catch_warnings():  # the line below says which loop runs, and why not
+            warnings.simplefilter("ignore")
+            from backends.sim.loop_choice import LOOP_COMPILED
 
         loop = "compiled with mypyc" if LOOP_COMPILED else "plain Python, not compiled (README)"
         sys.stdout.write(version_line("fsedp-sim", f"event loop: {loop}") + "\n")

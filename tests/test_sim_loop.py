@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
 import sys
+import warnings
 
 import pytest
 from hypothesis import given
@@ -128,6 +130,28 @@ def test_a_compiled_loop_that_does_not_load_is_not_fatal(monkeypatch):
         assert loop_choice._import_installed() is None
     monkeypatch.setattr(loop_choice, "_loop", None)
     assert loop_choice._loop_module() is loop_choice.loop_source()
+
+
+def test_a_loop_the_install_did_not_compile_is_said(monkeypatch):
+    source = loop_choice.loop_source()
+    monkeypatch.setattr(loop_choice, "_loop", source)
+    monkeypatch.delenv("FSEDP_PURE_PYTHON", raising=False)
+    with pytest.warns(UserWarning, match="not compiled at install time"):
+        assert loop_choice._loop_module() is source
+    monkeypatch.setenv("FSEDP_PURE_PYTHON", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # asked for on purpose: no note
+        assert loop_choice._loop_module() is source
+
+
+def test_the_tools_print_warnings_as_warnings():
+    # In a process of its own: pytest records warnings instead of printing them.
+    code = (
+        "import warnings; from fsedp_compiler.cli_common import run_reporting_errors; "
+        "run_reporting_errors(lambda: warnings.warn('the loop is slow', stacklevel=1))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (0, "warning: the loop is slow\n")
 
 
 def test_pure_python_can_be_asked_for_at_run_time(monkeypatch):

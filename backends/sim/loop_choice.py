@@ -60,10 +60,17 @@ def _loop_module() -> ModuleType:
     debugging: tracebacks, pdb)."""
     if _loop is None:
         return loop_source()
-    if not _compiled(_loop):
-        return _loop
     if pure_python_requested():
         return loop_source()
+    if not _compiled(_loop):
+        # A failed C build is silent under a plain `pip install`: say it where it costs time.
+        warnings.warn(
+            "the simulator's event loop was not compiled at install time (no C compiler? "
+            "`pip install -v -e .` shows the build log); running it as plain Python (slower, "
+            "same results). FSEDP_PURE_PYTHON=1 says this is on purpose and silences this note.",
+            stacklevel=2,
+        )
+        return _loop
     stale = _stale_sources()
     if stale:
         warnings.warn(
