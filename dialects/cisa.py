@@ -51,6 +51,7 @@ Execution model (what the simulator implements, and the rules of dialects/cisa_r
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import I64, DenseArrayBase, IntegerAttr, StringAttr, SymbolNameConstraint
@@ -91,6 +92,7 @@ from dialects.cisa_model import (
     OPCODES,
     SYNTAX,
     WEIGHT,
+    BodyLines,
     CodeBuilder,
     NotCanonical,
     Program,
@@ -177,6 +179,20 @@ class ProgramCodeAttr(Data[Program]):
             printer.print_string_literal("\n".join(program_lines(self.data)))
 
 
+# Where the instructions of a cisa.program read from text were, so that a violation can name
+# its line. Not part of the IR: a copy or a rewrite of the op has none.
+BODY_LINES: weakref.WeakKeyDictionary[ProgramOp, BodyLines] = weakref.WeakKeyDictionary()
+
+
+class ProgramViolation(VerifyException):
+    """A rule a program breaks; `location` is `file:line:col` of the instruction (or of the
+    body) when the program was read from text, else None."""
+
+    def __init__(self, message: str, location: str | None = None):
+        super().__init__(message)
+        self.location = location
+
+
 @irdl_op_definition
 class ProgramOp(IRDLOperation):
     """The instruction stream of one chiplet: its `code` (data), or ops in its region."""
@@ -209,7 +225,10 @@ class ProgramOp(IRDLOperation):
         from dialects.cisa_rules import Machine, program_violations
 
         chiplet = self.chiplet.value.data
-        check_chiplet(self, chiplet, "program chiplet")
+        try:
+            check_chiplet(self, chiplet, "program chiplet")
+        except VerifyException as error:
+            raise ProgramViolation(str(error), self._location(None)) from None
         if self.code is not None and self.body.blocks:
             raise VerifyException("a cisa.program holds its code or instruction ops, not both")
         try:
@@ -220,7 +239,15 @@ class ProgramOp(IRDLOperation):
         machine = Machine(system.num_chiplets, len(system.ddr)) if system is not None else None
         violations = program_violations(program, chiplet, machine)
         if violations:
-            raise VerifyException(str(violations[0]))
+            first = violations[0]
+            raise ProgramViolation(str(first), self._location(first.index))
+
+    def _location(self, index: int | None) -> str | None:
+        where = BODY_LINES.get(self)
+        if where is None:
+            return None
+        line, column = where.position(index)
+        return f"{where.source}:{line}:{column}"
 
     # -- syntax: `cisa.program @name chiplet N attributes {...} { instructions }` -------------
 
@@ -232,8 +259,12 @@ class ProgramOp(IRDLOperation):
         attributes = parser.parse_optional_attr_dict_with_keyword()
         from dialects.xdsl_internals import read_program_body
 
-        code = read_program_body(parser)
-        op = cls(chiplet, code if code is not None else parser.parse_region(), sym_name.data)
+        body = read_program_body(parser)
+        if body is None:
+            op = cls(chiplet, parser.parse_region(), sym_name.data)
+        else:
+            op = cls(chiplet, body[0], sym_name.data)
+            BODY_LINES[op] = body[1]
         if attributes is not None:
             op.attributes.update(attributes.data)
         return op

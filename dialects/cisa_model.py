@@ -395,6 +395,32 @@ _I64 = (-(2**63), 2**63)
 _I32 = (-(2**31), 2**31)
 
 
+@dataclass(frozen=True)
+class BodyLines:
+    """Where a program's instructions stood in the text it was read from, for diagnostics:
+    `lines[k]` of the body (k = 0 is the rest of the `{` line) is on line `first + k`; `blank`
+    lists the k that held no instruction, `indents` the indentation of each instruction line
+    that is not indented by `indent`."""
+
+    source: str
+    first: int
+    brace_column: int
+    blank: tuple[int, ...]
+    indent: int
+    indents: dict[int, int]
+
+    def position(self, index: int | None) -> tuple[int, int]:
+        """(line, column) of instruction `index`, or of the body's `{` for None."""
+        if index is None:
+            return self.first, self.brace_column
+        line = index
+        for skipped in self.blank:  # the index-th line that is not blank
+            if skipped > line:
+                break
+            line += 1
+        return self.first + line, self.indents.get(index, self.indent) + 1
+
+
 class ProgramReader:
     """Reads program bodies in the printed form, line by line, into Programs.
 
@@ -407,12 +433,19 @@ class ProgramReader:
         self.arrays: dict[str, tuple[int, ...]] = {}
 
     def read(self, lines: Sequence[str]) -> Program:
+        """The program in `lines`; `self.blank`, `self.indent` and `self.indents` say where
+        its instructions were (see BodyLines)."""
         builder = CodeBuilder()
         ids: dict[str, int] = {}
-        for raw in lines:
+        self.blank: list[int] = []
+        self.indent: int | None = None
+        self.indents: dict[int, int] = {}
+        for number, raw in enumerate(lines):
             line = raw.strip()
             if not line:
+                self.blank.append(number)
                 continue
+            self._note_indent(len(raw) - len(raw.lstrip()), number - len(self.blank))
             if line.startswith("%"):
                 self._alloc(builder, ids, line)
                 continue
@@ -433,6 +466,12 @@ class ProgramReader:
                     args.append(self.integer(group, _I64))
             builder.add(syntax.opcode.code, tuple(bufs), tuple(args), tokens)
         return builder.finish()
+
+    def _note_indent(self, indent: int, index: int) -> None:
+        if self.indent is None:
+            self.indent = indent
+        elif indent != self.indent:
+            self.indents[index] = indent
 
     def _alloc(self, builder: CodeBuilder, ids: dict[str, int], line: str) -> None:
         match = _ALLOC.fullmatch(line)

@@ -76,10 +76,14 @@ def _report_other(error: BaseException) -> int:
         from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 
         if isinstance(error, ParseError):
-            print(str(error), file=sys.stderr)
+            print(format_parse_error(error), file=sys.stderr)
             return EXIT_USER_ERROR
         if isinstance(error, DiagnosticException):
-            print(format_diagnostic(error), file=sys.stderr)
+            located = getattr(error, "location", None)  # cisa.ProgramViolation, read from text
+            if located:
+                print(f"{located}: error: {error}", file=sys.stderr)
+            else:
+                print(format_diagnostic(error), file=sys.stderr)
             return EXIT_USER_ERROR
         if isinstance(error, ArgSpecParseError):
             print(f"error: {error}", file=sys.stderr)
@@ -94,6 +98,14 @@ def _report_other(error: BaseException) -> int:
     return EXIT_INTERNAL_ERROR
 
 
+def format_parse_error(error) -> str:
+    """xDSL's parse error as ours: `file:line:col: error: message`, the line and a caret."""
+    context = error.span.print_with_context().splitlines()[1:]  # [0] is the location
+    return "\n".join(
+        [f"{error.span.get_location()}: error: {error.msg}", *map(_shortened, context)]
+    )
+
+
 def format_diagnostic(error: Exception, context_lines: int = 3) -> str:
     """An xDSL diagnostic: the message, and the offending op from xDSL's annotated IR dump
     (not all of it)."""
@@ -106,10 +118,19 @@ def format_diagnostic(error: Exception, context_lines: int = 3) -> str:
 def _excerpt_around_marker(note: list[str], context: int) -> list[str]:
     marked = [i for i, line in enumerate(note) if line.lstrip().startswith("^")]
     if not marked or len(note) <= 4 * context + 8:
-        return note
+        return [_shortened(line) for line in note]
     first = max(0, marked[0] - 1 - context)
     last = min(len(note), marked[-1] + 2 + context)
-    return ["..."] * (first > 0) + note[first:last] + ["..."] * (last < len(note))
+    excerpt = [_shortened(line) for line in note[first:last]]
+    return ["..."] * (first > 0) + excerpt + ["..."] * (last < len(note))
+
+
+def _shortened(line: str, limit: int = 300) -> str:
+    """A line of the IR dump, cut: one attribute (a routing table, a program's code in generic
+    form) can run to megabytes."""
+    return (
+        line if len(line) <= limit else f"{line[:limit]}... ({len(line) - limit} more characters)"
+    )
 
 
 # -- input -------------------------------------------------------------------------------------

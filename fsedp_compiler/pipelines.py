@@ -367,7 +367,9 @@ def compile_if_needed(
     a deadlock with each chiplet's blocked instruction), skips the untimed execution that proves
     them right under every timing; every other check of `verify-programs` still runs.
 
-    `strategy` on a module that is already lowered is an error: it would not be applied.
+    A module that is already lowered is checked by `verify-programs` (the untimed execution
+    only with `execution_check`) and returned as it is; `strategy` on it is an error: it would
+    not be applied.
     """
     from backends.sim.program import find_ops
 
@@ -378,14 +380,36 @@ def compile_if_needed(
                 "the input is already lowered to cisa programs; --strategy applies to .moe input "
                 "(or moe-level IR) only"
             )
+        if layers:
+            # Programs read from a file: checked against their layer as the pipelines check
+            # what they lower (bytes and ops of each slice, coverage, SRAM), before anything
+            # takes their numbers for timing.
+            from passes.verify_programs import VerifyProgramsPass
+
+            VerifyProgramsPass(deadlock=execution_check).apply(Context(), module)
         return module
     if not layers:
         raise FsedpError("the module holds neither cisa.program ops nor a moe.layer to compile")
+    _refuse_partial_plan(module)
     declared = module_strategy(module)
     name = strategy or declared or DEFAULT_STRATEGY
     options = module_options(module) if declared == name else {}
     overrides = {} if execution_check or "deadlock" in options else {"deadlock": False}
     return compile_module(module, strategy=strategy, overrides=overrides, verify_ir=verify_ir)
+
+
+def _refuse_partial_plan(module: ModuleOp) -> None:
+    """A module some passes have planned but none has lowered: compiling it again from its layer
+    would drop what those passes (and their options) decided, so say so instead."""
+    from passes.lower_to_cisa import PLAN_OPS
+
+    planned = sorted({op.name for op in module.body.block.ops if op.name in PLAN_OPS})
+    if planned:
+        raise FsedpError(
+            f"the module is partly compiled: it holds {', '.join(planned)} but no cisa.program; "
+            "run the rest of the pipeline through lower-to-cisa in -p, or name a strategy "
+            "(-p 'fsedp{slices=2}') to compile the layer from the start"
+        )
 
 
 __all__ = [

@@ -32,13 +32,23 @@ from fsedp_compiler.cli_common import (
     version_line,
     write_output,
 )
-from fsedp_compiler.errors import FsedpError, decode_utf8
+from fsedp_compiler.errors import decode_utf8
 
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
 
 STRATEGIES = ("fsedp", "fsedp-paired", "ep", "hydra")  # = PIPELINES (tests/test_cli_common.py)
 OUTPUTS = ("json", "csv", "trace")
+
+
+def _positive_integer(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def _arguments() -> argparse.ArgumentParser:
@@ -82,7 +92,7 @@ def _arguments() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--numerics-scale",
-        type=int,
+        type=_positive_integer,
         metavar="K",
         help="divide hidden and FFN sizes by K for the numerics check "
         "(default: the smallest power of two that fits 256 MiB of weights)",
@@ -223,6 +233,7 @@ def _simulate(options: argparse.Namespace) -> None:
     _check_plot_path(options.plot)
     check_outputs([*outputs, ("--plot", options.plot)])
     module = read_module(options.file, options.define, options.frontend)
+    _check_flags_fit_input(module, options)
     need = _least_sram(module, options.strategy) if options.min_sram else None
     module = compile_if_needed(
         module,
@@ -274,16 +285,27 @@ def _plot_timeline(sim, path: str) -> None:
     timeline(sim.chrome_trace(), sim.report, path)
 
 
-def _least_sram(module: ModuleOp, strategy: str | None):
+def _check_flags_fit_input(module: ModuleOp, options: argparse.Namespace) -> None:
+    """Flags that compile (--strategy, --min-sram) given an input that is already compiled: the
+    command line is at fault, as for -D on an input that is not .moe."""
     from backends.sim.program import find_ops
-    from fsedp_compiler.sram import least_sram
 
     programs, layers = find_ops(module)
-    if programs or not layers:
-        raise FsedpError(
+    if options.strategy is not None and programs:
+        raise UsageError(
+            "the input is already lowered to cisa programs; --strategy applies to .moe input "
+            "(or moe-level IR) only"
+        )
+    if options.min_sram and (programs or not layers):
+        raise UsageError(
             "--min-sram recompiles the layer at other SRAM sizes, so it needs a .moe file or "
             "moe-level IR (a moe.layer without cisa programs)"
         )
+
+
+def _least_sram(module: ModuleOp, strategy: str | None):
+    from fsedp_compiler.sram import least_sram
+
     return least_sram(module, strategy)
 
 

@@ -159,7 +159,7 @@ def test_mlir_input_is_held_to_the_same_limits(tmp_path: Path, capsys, old, new,
     code, _, err = _run([path, "-p", "fsedp"], capsys)
     assert code == EXIT_USER_ERROR
     # The machine checks itself while it is read, so its errors point into the text.
-    where = f"{path}:1:60\n" if "system field" in message else f"{path}: error: "
+    where = f"{path}:1:60: error: " if "system field" in message else f"{path}: error: "
     assert err.startswith(where) and message in err
 
 

@@ -102,7 +102,7 @@ def test_standard_input_is_mlir_unless_told(monkeypatch, capsys, tool) -> None:
     _stdin(monkeypatch, MOE)
     code, _, err = _run(tool, ["-"], capsys)
     assert code == EXIT_USER_ERROR  # the .moe text read as MLIR
-    assert err.startswith("<stdin>:1:8\n") and "Operation system is not registered" in err
+    assert err.startswith("<stdin>:1:8: error: Operation system is not registered\n")
     _stdin(monkeypatch, MOE)
     code, out, err = _run(tool, ["-", "-f", "moe"], capsys)
     assert (code, err) == (EXIT_OK, "")
@@ -299,3 +299,40 @@ def test_help_and_version_import_nothing_heavy(call: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stderr == "[]\n"
+
+
+def test_a_program_read_from_text_names_the_line_of_its_fault(tmp_path, capsys) -> None:
+    # Blank lines and an odd indentation inside the body: the position still follows the text.
+    body = (
+        "    %a0 = cisa.alloc act bytes 8 tokens array<i32: 0>\n"
+        "\n"
+        "    cisa.free %a0\n"
+        "      cisa.free %a0"
+    )
+    path = tmp_path / "twice.mlir"
+    path.write_text(module_text({0: body}))
+    line = path.read_text().splitlines().index("      cisa.free %a0") + 1
+    for tool in TOOLS:
+        code, _, err = _run(tool, [str(path)], capsys)
+        assert code == EXIT_USER_ERROR
+        assert err.startswith(f"{path}:{line}:7: error: chiplet 0, instruction 2 (cisa.free %a0)")
+        assert "builtin.module" not in err  # the line, not a dump of the module
+
+
+def test_an_ir_dump_in_an_error_is_cut_to_readable_lines(tmp_path, capsys) -> None:
+    # A program in generic form carries its code as one string, so an error in it has no line
+    # to point at and shows xDSL's dump of the module: each line is cut.
+    code = "\\0A".join(["cisa.barrier"] * 200)  # no cisa.end
+    path = tmp_path / "generic.mlir"
+    path.write_text(
+        '"builtin.module"() ({\n'
+        '  "cisa.program"() <{sym_name = "chiplet0", chiplet = 0 : i64, '
+        f'code = #cisa.code<"{code}">}}> ({{\n'
+        "  }) : () -> ()\n"
+        "}) : () -> ()\n"
+    )
+    for tool in TOOLS:
+        exit_code, _, err = _run(tool, [str(path)], capsys)
+        assert exit_code == EXIT_USER_ERROR
+        assert "the program does not end with cisa.end" in err
+        assert max(map(len, err.splitlines())) < 400 and "more characters)" in err

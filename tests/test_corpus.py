@@ -10,13 +10,16 @@ A case is a file whose first lines say what the tools must do:
 fragments every tool must print too. `// EXPECT opt: ...` or `// EXPECT sim: ...` applies
 to `fsedp-opt FILE` or `fsedp-sim FILE` only; a plain `// EXPECT:` to both tools unless a line
 for one tool overrides it. The fragment must appear in what the tool prints on stderr; a case
-that expects exit 0 must print no error. Files a case reads (traces, configs) are in
+that expects exit 0 must print no error. `// ARGS: flags` (or `// ARGS opt:`, `// ARGS sim:`)
+gives command-line flags after the file, split as a shell would (`-p 'fsedp{slices=0}'`), for
+cases of pass pipelines, options and flags. Files a case reads (traces, configs) are in
 tests/corpus/inputs/. To add a case, add a file.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -31,10 +34,11 @@ RUNNERS = {"opt": cli.run, "sim": sim_cli.run}
 # Python's own vocabulary, which no message to a user should need.
 PYTHON_WORDS = re.compile(r"<class '|\bNoneType\b|\b(str|int|float|list|dict|tuple) object\b")
 _EXPECT = re.compile(r"// EXPECT(?: (opt|sim))?: exit (\d+)(?:: (.*))?")
+_ARGS = re.compile(r"// ARGS(?: (opt|sim))?: (.*)")
 
 
 def _header(path: Path) -> list[str]:
-    return split_lines(path.read_bytes().decode("utf-8", errors="replace"))[:5]
+    return split_lines(path.read_bytes().decode("utf-8", errors="replace"))[:8]
 
 
 def _filled(fragment: str, path: Path) -> str:
@@ -51,6 +55,16 @@ def expectations(path: Path) -> dict[str, tuple[int, str]]:
             found[tool] = (int(code), _filled(fragment or "", path))
     tools = [tool for tool in RUNNERS if tool in found] or list(RUNNERS)
     return {tool: found.get(tool, found.get(None)) for tool in tools}
+
+
+def arguments(path: Path, tool: str) -> list[str]:
+    """The flags the case gives `tool` after its file (`// ARGS` lines)."""
+    found: dict[str | None, list[str]] = {}
+    for line in _header(path):
+        match = _ARGS.fullmatch(line)
+        if match:
+            found[match.group(1)] = shlex.split(_filled(match.group(2), path))
+    return found.get(tool, found.get(None, []))
 
 
 def also(path: Path) -> list[str]:
@@ -77,7 +91,11 @@ def test_every_case_says_what_to_expect() -> None:
 
 
 def _check(path: Path, tool: str, code: int, fragments: list[str], capsys) -> None:
-    actual = RUNNERS[tool]([str(path), "-q"] if tool == "sim" else [str(path)])
+    quiet = ["-q"] if tool == "sim" else []
+    try:
+        actual = RUNNERS[tool]([str(path), *arguments(path, tool), *quiet])
+    except SystemExit as exit_:  # argparse ends the process on a usage error, as it should
+        actual = exit_.code
     err = capsys.readouterr().err
     assert actual != 3 and "internal error" not in err and "Traceback" not in err, err
     assert not PYTHON_WORDS.search(err), err  # errors speak of the input, not of Python
