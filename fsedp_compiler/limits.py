@@ -57,3 +57,13 @@ MAX_MOE_NESTING = 64
 # levels of arrays and objects in a JSON routing trace or config.json: traces need 3, configs
 # about 4. Deeper input is refused before Python's (recursive) JSON reader sees it.
 MAX_JSON_NESTING = 64
+
+# -- the programs ------------------------------------------------------------------------------
+
+# instructions in the programs of one layer, over all chiplets: 16M. lower-to-cisa refuses a
+# plan whose count (an upper bound computed from the plan, before anything is built) is
+# larger. DeepSeek-V3 at 1024 tokens on an 8x8 mesh has 2.9M; simulating it peaks at 1.72 GiB,
+# about 620 bytes per instruction (SIMULATOR_BYTES_PER_INSTRUCTION, measured with
+# benchmarks/scale.py), so 16M instructions need about 10 GiB.
+MAX_INSTRUCTIONS = 2**24
+SIMULATOR_BYTES_PER_INSTRUCTION = 640

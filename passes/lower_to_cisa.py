@@ -65,6 +65,7 @@ from dialects import cisa
 from dialects.chiplet import BuffersOp, DispatchOp, ExpertOp, PartitionOp
 from dialects.cisa_model import ACT, WEIGHT, CodeBuilder
 from dialects.cisa_opcodes import ACC, END, FREE, GEMM, INPUT, LOAD, OUTPUT, RECV, SEND
+from fsedp_compiler import limits
 from passes._plan import (
     FsedpPass,
     Layer,
@@ -182,6 +183,7 @@ class LowerToCisaPass(FsedpPass):
             builder.open(tokens)
         per_chiplet = expert_chiplet_tokens(layer, owners)
         homes = expert_homes(op)
+        self._check_size(layer, plan, per_chiplet, homes, len(find_ops(op, DispatchOp)))
         exchange = _Exchange(op, layer, builders, per_chiplet, homes) if homes else None
         if exchange is not None:
             self._check_dispatch(layer, per_chiplet, homes, exchange.plan)
@@ -195,6 +197,19 @@ class LowerToCisaPass(FsedpPass):
                 plan_op.detach()
                 plan_op.erase()
         op.body.block.add_ops(programs)
+
+    def _check_size(self, layer, plan, per_chiplet, homes, dispatches: int) -> None:
+        """Refuse, before building anything, programs too large to compile and simulate in
+        this machine's memory (README: Limits), naming the estimate."""
+        count = instruction_bound(layer, plan, per_chiplet, homes, dispatches)
+        if count > limits.MAX_INSTRUCTIONS:
+            gib = count * limits.SIMULATOR_BYTES_PER_INSTRUCTION / 2**30
+            raise self.error(
+                f"the programs would hold up to {count} instructions, more than the limit of "
+                f"{limits.MAX_INSTRUCTIONS} per layer (README: Limits; simulating them would take "
+                f"about {gib:.0f} GiB); use fewer slices (the strategy option `slices`), fewer "
+                "tokens or a smaller mesh"
+            )
 
     def _slice_plan(self, layer: Layer, experts: list[ExpertOp]) -> dict[int, tuple]:
         """Per expert id: its channels, stops and parents, one entry per slice."""
@@ -277,6 +292,21 @@ class LowerToCisaPass(FsedpPass):
                         f"{layer.expert_name(expert)} homed on chiplet {home}, but no "
                         "chiplet.dispatch sends it there; run dispatch-tokens after place-experts"
                     )
+
+
+def instruction_bound(layer, plan, per_chiplet, homes, dispatches: int) -> int:
+    """At least as many instructions as `lower-to-cisa` emits for this plan, counted from it
+    without building them: per slice and stop an alloc, a load or recv, a gemm and a free, a
+    send per edge of its trajectory, and at a routed expert's home a gemm per source; per
+    dispatch its gathers, transfers and returns; per chiplet its inputs, outputs and end."""
+    count = 8 * layer.chiplets + 12 * dispatches
+    for expert, (_, paths, _) in plan.items():
+        sources = 0
+        if homes and not layer.is_shared(expert):
+            sources = sum(1 for tokens in per_chiplet.get(expert, ()) if tokens)
+        for stops in paths:
+            count += 5 * len(stops) - 1 + sources
+    return count
 
 
 class _Exchange:

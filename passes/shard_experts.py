@@ -45,6 +45,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from dialects.attrs import i64_array, i64_attr
 from dialects.chiplet import ExpertOp
+from fsedp_compiler import limits
 from passes._plan import (
     FsedpPass,
     Layer,
@@ -78,6 +79,7 @@ class ShardExpertsPass(FsedpPass):
                 f"'{layer.op.model.model_name.data}' (a slice needs at least one row)"
             )
         count = self.slices or self._auto_slices(op, layer)
+        self._check_size(layer, count)
         size = layer.max_slice_bytes(count)
         experts = [
             ExpertOp.create(
@@ -98,6 +100,17 @@ class ShardExpertsPass(FsedpPass):
             if used_in != [0]:  # expert parallelism with rounds: loaded once per round
                 expert_op.attributes["rounds"] = i64_array(used_in)
         replace_ops(op, ExpertOp, experts)
+
+    def _check_size(self, layer: Layer, count: int) -> None:
+        """Every slice becomes at least 4 instructions (alloc, load, gemm, free): refuse here,
+        before the plan passes spend time on each slice, what lower-to-cisa would refuse."""
+        slices = count * len(layer.used_experts)
+        if 4 * slices > limits.MAX_INSTRUCTIONS:
+            raise self.error(
+                f"{len(layer.used_experts)} experts in {count} slices each make {slices} slices, "
+                f"at least {4 * slices} instructions: more than the limit of "
+                f"{limits.MAX_INSTRUCTIONS} per layer (README: Limits); use fewer slices"
+            )
 
     def resolved_options(self, module: ModuleOp) -> dict[str, object]:
         layer = read_layer(module, self.name)
