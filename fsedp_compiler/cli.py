@@ -179,6 +179,10 @@ class FsedpOptMain(xDSLOptMain):
             decode_utf8(raw, self.get_input_name())
             if self.args.define:
                 return self.parse_moe_with_overrides(raw, file_extension)
+            if (self.args.frontend or file_extension) != "moe":
+                from fsedp_compiler.frontend import check_mlir_nesting
+
+                check_mlir_nesting(raw, self.get_input_name())
             module = super().parse_chunk(io.BytesIO(raw), file_extension, start_offset)
             if module is not None and (self.args.frontend or file_extension) != "moe":
                 from fsedp_compiler.frontend import check_limits

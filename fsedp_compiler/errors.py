@@ -58,13 +58,24 @@ class FsedpError(DiagnosticException):
         text = f"{where}: error: {self.message}" if where else f"error: {self.message}"
         if self.source_line is not None and self.column is not None:
             line = self.source_line.rstrip("\r\n").translate(_BREAKS_IN_DISPLAY)
+            line, column = _window(line, max(self.column - 1, 0))
             # Keep tabs so the caret lines up with the source as the terminal shows it.
-            pad = "".join(c if c == "\t" else " " for c in line[: max(self.column - 1, 0)])
+            pad = "".join(c if c == "\t" else " " for c in line[:column])
             text += f"\n{line}\n{pad}^"
         return text
 
     def __str__(self) -> str:
         return self.format()
+
+
+def _window(line: str, column: int, width: int = 80) -> tuple[str, int]:
+    """At most `width` characters each side of `column` of a long line (a routing table, a
+    module's attributes), cut with `...`; and where the column is in what is shown."""
+    if len(line) <= 2 * width + 40:
+        return line, column
+    start, end = max(column - width, 0), column + width
+    shown = ("..." if start else "") + line[start:end] + ("..." if end < len(line) else "")
+    return shown, column - start + (3 if start else 0)
 
 
 def split_lines(text: str) -> list[str]:

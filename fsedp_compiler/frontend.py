@@ -40,7 +40,8 @@ from xdsl.utils.frontend import Frontend
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
 from dialects.moe import LayerOp, ModelAttr
 from fsedp_compiler import limits, pipelines, presets, routing
-from fsedp_compiler.errors import FsedpError, decode_utf8, split_lines
+from fsedp_compiler.errors import FsedpError, decode_utf8, located, split_lines
+from fsedp_compiler.nesting import MLIR_STRING, char_offset, first_too_deep
 from fsedp_compiler.presets import MachineError, is_int
 from fsedp_compiler.record import record
 
@@ -848,6 +849,20 @@ def model_spec(attr: ModelAttr) -> presets.ModelSpec:
         layers=1,
         element_bytes=attr.bytes.data,
     )
+
+
+def check_mlir_nesting(raw: bytes, filename: str) -> None:
+    """Refuse MLIR text nested deeper than the limit before xDSL's recursive parser sees it."""
+    offset = first_too_deep(
+        raw, b"[{(", b"]})", limits.MAX_MLIR_NESTING, MLIR_STRING, comments=True
+    )
+    if offset is not None:
+        message = (
+            f"MLIR nested deeper than the limit of {limits.MAX_MLIR_NESTING} levels of brackets, "
+            "braces and parentheses (README: Limits)"
+        )
+        text = raw.decode("utf-8", errors="replace")
+        raise located(message, text, char_offset(raw, offset), filename)
 
 
 def check_limits(module: ModuleOp, filename: str) -> None:

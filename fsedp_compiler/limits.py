@@ -57,6 +57,10 @@ MAX_MOE_NESTING = 64
 # levels of arrays and objects in a JSON routing trace or config.json: traces need 3, configs
 # about 4. Deeper input is refused before Python's (recursive) JSON reader sees it.
 MAX_JSON_NESTING = 64
+# levels of brackets, braces and parentheses in MLIR text: a lowered module needs about 8 in
+# generic form. Deeper input is refused before xDSL's (recursive) parser sees it, which fails
+# somewhere between 90 and 150 levels.
+MAX_MLIR_NESTING = 64
 
 # -- the programs ------------------------------------------------------------------------------
 

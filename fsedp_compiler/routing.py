@@ -25,6 +25,7 @@ import numpy as np
 from dialects.moe import find_routing_error
 from fsedp_compiler import limits
 from fsedp_compiler.errors import FsedpError, decode_utf8, located, split_lines
+from fsedp_compiler.nesting import JSON_STRING, char_offset, first_too_deep
 from fsedp_compiler.presets import ModelSpec, is_int
 
 ROUTING_KINDS = ("uniform", "zipf", "dirichlet")
@@ -240,26 +241,16 @@ def _json_error(message: str, text: str, offset: int, first_line: int) -> FsedpE
     return error
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_JSON_OPEN = np.array([ord("["), ord("{")], dtype=np.uint32)
-_JSON_CLOSE = np.array([ord("]"), ord("}")], dtype=np.uint32)
-
-
 def _check_json_nesting(text: str, first_line: int) -> None:
     """Refuse JSON nested deeper than the limit before the (recursive) json reader sees it."""
-    if text.count("[") + text.count("{") <= limits.MAX_JSON_NESTING:
-        return
-    # Brackets inside strings do not nest: blank the strings out, keeping every offset.
-    outside = _JSON_STRING.sub(lambda string: " " * len(string[0]), text)
-    codes = np.frombuffer(outside.encode("utf-32-le"), dtype=np.uint32)
-    steps = np.isin(codes, _JSON_OPEN).astype(np.int32) - np.isin(codes, _JSON_CLOSE)
-    too_deep = np.flatnonzero(np.cumsum(steps) > limits.MAX_JSON_NESTING)
-    if too_deep.size:
+    data = text.encode("utf-8", errors="surrogatepass")
+    offset = first_too_deep(data, b"[{", b"]}", limits.MAX_JSON_NESTING, JSON_STRING)
+    if offset is not None:
         message = (
             f"JSON nested deeper than the limit of {limits.MAX_JSON_NESTING} levels "
             "(README: Limits)"
         )
-        raise _json_error(message, text, int(too_deep[0]), first_line)
+        raise _json_error(message, text, char_offset(data, offset), first_line)
 
 
 def _parse_json_lines(text: str) -> list:

@@ -128,6 +128,14 @@ GENERATED = {
         _TINY + "workload { routing = [" + ",\n".join(["[0, 1]"] * 1250000) + "] }",
         ":2:22: error: 1250000 tokens is more than the limit of 65536 tokens per layer",
     ),
+    "mlir-attribute-100000-deep.mlir": (
+        "builtin.module attributes {x = " + "[" * 100000 + "]" * 100000 + "} {}",
+        ":1:95: error: MLIR nested deeper than the limit of 64 levels of brackets",
+    ),
+    "mlir-regions-5000-deep.mlir": (
+        "builtin.module {\n" + '"test.op"() ({' * 5000 + "}) : () -> ()" * 5000 + "}",
+        ":2:448: error: MLIR nested deeper than the limit of 64 levels of brackets",
+    ),
     "trace-100000-deep.moe": (
         _TINY + 'workload { routing = trace("deep.json") }',
         "deep.json:1:65: JSON nested deeper than the limit of 64 levels",
