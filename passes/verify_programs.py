@@ -44,7 +44,7 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
-from dialects.cisa import programs_of
+from dialects.cisa import BODY_LINES, ProgramOp, programs_of
 from dialects.cisa_model import (
     ACT,
     D2D_RECV,
@@ -57,6 +57,7 @@ from dialects.cisa_model import (
     WAIT,
     WEIGHT,
     WRITE,
+    BodyLines,
     ModuleCode,
 )
 from dialects.cisa_opcodes import (
@@ -73,6 +74,7 @@ from dialects.cisa_opcodes import (
 )
 from dialects.cisa_rules import (
     Machine,
+    Violation,
     module_violations,
     program_violations,
     transfer_partners,
@@ -106,14 +108,29 @@ def _digest(*key: object) -> int:
 
 
 class _Report:
-    """Collects violations; raises them together (the first few) at `done()`."""
+    """Collects violations; raises them together (the first few) at `done()`. `places` says
+    where each chiplet's program was in the text it was read from, if it was: the error then
+    names the file, line and column of the first violation."""
 
-    def __init__(self, code: ModuleCode) -> None:
+    def __init__(self, code: ModuleCode, places: dict[int, BodyLines] | None = None) -> None:
         self.code = code
+        self.places = places or {}
         self.lines: list[str] = []
+        self.where: tuple[str, int, int] | None = None
 
     def at(self, gid: int, message: str) -> None:
-        self.add(f"chiplet {self.code.chiplet[gid]}, {self.code.describe(gid)}: {message}")
+        chiplet = self.code.chiplet[gid]
+        self._locate(int(chiplet), int(gid - self.code.spans[chiplet].start))
+        self.add(f"chiplet {chiplet}, {self.code.describe(gid)}: {message}")
+
+    def violation(self, violation: Violation) -> None:
+        self._locate(violation.chiplet, violation.index)
+        self.add(str(violation))
+
+    def _locate(self, chiplet: int, index: int | None) -> None:
+        place = self.places.get(chiplet)
+        if not self.lines and place is not None:
+            self.where = (place.source, *place.position(index))
 
     def add(self, message: str) -> None:
         self.lines.append(message)
@@ -124,9 +141,12 @@ class _Report:
         shown = self.lines[:MAX_REPORTED]
         more = len(self.lines) - len(shown)
         if len(self.lines) == 1:
-            raise FsedpError(f"verify-programs: {shown[0]}")
-        text = "\n  ".join(shown) + (f"\n  ... and {more} more" if more else "")
-        raise FsedpError(f"verify-programs: {len(self.lines)} violations:\n  {text}")
+            text = f"verify-programs: {shown[0]}"
+        else:
+            listed = "\n  ".join(shown) + (f"\n  ... and {more} more" if more else "")
+            text = f"verify-programs: {len(self.lines)} violations:\n  {listed}"
+        file, line, column = self.where if self.where else (None, None, None)
+        raise FsedpError(text, file=file, line=line, column=column)
 
 
 @dataclass(frozen=True)
@@ -145,14 +165,14 @@ class VerifyProgramsPass(FsedpPass):
         if not programs:
             raise self.error("the module has no cisa.program; run lower-to-cisa first")
         code = ModuleCode.of(programs)
-        report = _Report(code)
+        report = _Report(code, _places(op))
         system = layer.system
         machine = Machine(system.num_chiplets, len(system.ddr))
         for chiplet, program in code.programs.items():
             for violation in program_violations(program, chiplet, machine):
-                report.add(str(violation))
+                report.violation(violation)
         for violation in module_violations(code.programs, machine):
-            report.add(str(violation))
+            report.violation(violation)
         _check_memory(layer, code, report)
         _check_against_layer(layer, code, report)
         _check_coverage(layer, code, report)
@@ -162,6 +182,15 @@ class VerifyProgramsPass(FsedpPass):
             pairs = {g: p for g, p in enumerate(partner) if p >= 0}
             _Execution(layer, code, pairs, report).run()
             report.done()
+
+
+def _places(module: ModuleOp) -> dict[int, BodyLines]:
+    """Per chiplet, where its program was in the text the module was read from (if it was)."""
+    return {
+        program.chiplet.value.data: BODY_LINES[program]
+        for program in module.body.block.ops
+        if isinstance(program, ProgramOp) and program in BODY_LINES
+    }
 
 
 # -- checks against the layer and the machine ------------------------------------------------

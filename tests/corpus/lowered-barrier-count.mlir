@@ -1,4 +1,4 @@
-// EXPECT: exit 1: error: verify-programs: chiplet 0: programs hold different numbers of barriers (chiplet 0: 1, chiplet 1: 0)
+// EXPECT: exit 1: {file}:12:36: error: verify-programs: chiplet 0: programs hold different numbers of barriers (chiplet 0: 1, chiplet 1: 0)
 // ARGS opt: -p verify-programs
 // one program with a barrier, the other without: the barrier would never complete
 builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", rows 1, cols 2, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608, ddr [25.6 at 0], d2d_gbps 288.0, hop_latency_cycles 8, element_bytes 1, slice_buffers 12>, fsedp.routing = "inline", fsedp.strategy = "fsedp", fsedp.strategy_options = {policy = "block", slices = 1 : i64, "min-slices" = 1 : i64, buffers = 0 : i64, order = "id", mode = "per-expert", shape = "tree", "skip-idle" = true, entry = "nearest-need", "slice-buffers" = 7 : i64, reserve = 1 : i64, "keep-plan" = true, deadlock = true, verify = true}} {

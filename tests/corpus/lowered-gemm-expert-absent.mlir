@@ -1,4 +1,4 @@
-// EXPECT: exit 1: error: verify-programs: 2 violations:
+// EXPECT: exit 1: {file}:19:5: error: verify-programs: 2 violations:
 // ALSO: expert 5 is not one of the 1 experts
 // ARGS opt: -p verify-programs
 // a gemm naming expert 5 of a one-expert layer

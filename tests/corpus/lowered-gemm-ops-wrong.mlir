@@ -1,4 +1,4 @@
-// EXPECT: exit 1: error: verify-programs: chiplet 0, instruction 5 (cisa.gemm %w2, %a0, %a1 expert 0 slice 0 of 1 tokens array<i32: 0> ops 7): counts 7 ops, but the slice on thos
+// EXPECT: exit 1: {file}:18:5: error: verify-programs: chiplet 0, instruction 5 (cisa.gemm %w2, %a0, %a1 expert 0 slice 0 of 1 tokens array<i32: 0> ops 7): counts 7 ops, but the slice on t
 // ARGS opt: -p verify-programs
 // a gemm counting 7 ops for a slice that takes 384: timing would take the wrong number
 builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", rows 1, cols 1, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608, ddr [25.6 at 0], d2d_gbps 288.0, hop_latency_cycles 8, element_bytes 1, slice_buffers 12>, fsedp.routing = "inline", fsedp.strategy = "ep", fsedp.strategy_options = {"partition-tokens-policy" = "block", "place-experts-policy" = "round-robin", schedule = "ring", "round-bytes" = 0 : i64, slices = 1 : i64, "min-slices" = 1 : i64, buffers = 0 : i64, order = "paired", mode = "even", shape = "tree", "skip-idle" = true, entry = "nearest-need", "slice-buffers" = 5 : i64, reserve = 0 : i64, "keep-plan" = true, deadlock = true, verify = true}} {

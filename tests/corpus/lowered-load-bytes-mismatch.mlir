@@ -1,4 +1,4 @@
-// EXPECT: exit 1: error: verify-programs: chiplet 0, instruction 4 (cisa.load %w2 channel 0 seq 0 bytes 100 expert 0 slice 0 of 1): loads 100 B, but that slice is 192 B
+// EXPECT: exit 1: {file}:17:5: error: verify-programs: chiplet 0, instruction 4 (cisa.load %w2 channel 0 seq 0 bytes 100 expert 0 slice 0 of 1): loads 100 B, but that slice is 192 B
 // ARGS opt: -p verify-programs
 // a load of 100 B for a slice of 192 B: timing would take the wrong number
 builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", rows 1, cols 1, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608, ddr [25.6 at 0], d2d_gbps 288.0, hop_latency_cycles 8, element_bytes 1, slice_buffers 12>, fsedp.routing = "inline", fsedp.strategy = "ep", fsedp.strategy_options = {"partition-tokens-policy" = "block", "place-experts-policy" = "round-robin", schedule = "ring", "round-bytes" = 0 : i64, slices = 1 : i64, "min-slices" = 1 : i64, buffers = 0 : i64, order = "paired", mode = "even", shape = "tree", "skip-idle" = true, entry = "nearest-need", "slice-buffers" = 5 : i64, reserve = 0 : i64, "keep-plan" = true, deadlock = true, verify = true}} {

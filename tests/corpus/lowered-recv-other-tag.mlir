@@ -1,4 +1,4 @@
-// EXPECT: exit 1: error: verify-programs: 2 violations:
+// EXPECT: exit 1: {file}:20:5: error: verify-programs: 2 violations:
 // ALSO: no matching cisa.recv from 0 tag 0 on chiplet 1
 // ARGS opt: -p verify-programs
 // a send and a recv that do not pair (tags 0 and 1)

@@ -1,4 +1,4 @@
-// EXPECT: exit 1: error: verify-programs: 5 violations:
+// EXPECT: exit 1: {file}:28:5: error: verify-programs: 5 violations:
 // ALSO: token 9 does not exist (2 tokens)
 // ARGS opt: -p verify-programs
 // act buffers and a gemm naming token 9 of a 2-token layer (the numerics replay indexed out of range)
