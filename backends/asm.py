@@ -181,14 +181,14 @@ def _header(module: ModuleOp, programs: ModuleCode, chiplet: int) -> list[str]:
     if system is not None:
         row, col = system.coords(chiplet)
         lines.append(
-            f'; chiplet {chiplet} at row {row}, col {col} of "{system.system_name.data}" '
+            f"; chiplet {chiplet} at row {row}, col {col} of {_quoted(system.system_name.data)} "
             f"({system.rows.data}x{system.cols.data} {system.spec.topology}, "
             f"{system.sram_bytes.data} B SRAM)"
         )
     if layer is not None:
         m = layer.model
         lines.append(
-            f'; layer @{layer.sym_name.data}: model "{m.model_name.data}", hidden '
+            f"; layer @{layer.sym_name.data}: model {_quoted(m.model_name.data)}, hidden "
             f"{m.hidden.data}, ffn {m.ffn.data}, {m.experts.data} routed + {m.shared.data} "
             f"shared experts, top-{m.top_k.data}, {layer.num_tokens} tokens"
         )
@@ -280,3 +280,9 @@ def emit_programs(module: ModuleOp, directory: str) -> list[str]:
         json.dump(manifest(module, programs, files), out, indent=2)
         out.write("\n")
     return [*paths, path]
+
+
+def _quoted(name: str) -> str:
+    """A name in a `;` comment, quoted and escaped as JSON: a line end in it (`"a\\nb"` is a
+    valid .moe string) must not end the comment."""
+    return json.dumps(name, ensure_ascii=False)

@@ -43,7 +43,7 @@ from fsedp_compiler import limits, pipelines, presets, routing
 from fsedp_compiler.errors import FsedpError, decode_utf8, located, split_lines
 from fsedp_compiler.nesting import MLIR_STRING, char_offset, first_too_deep
 from fsedp_compiler.presets import MachineError, is_int
-from fsedp_compiler.record import record
+from fsedp_compiler.record import check_strategy_attributes, record
 
 ROUTING_SOURCE_ATTR = "fsedp.routing"
 KNOWN_STRATEGIES = ("fsedp", "fsedp-paired", "ep", "hydra")
@@ -93,14 +93,25 @@ class IntLists:
         return _ROW.findall(self.text)
 
     def row_loc(self, index: int) -> Loc:
-        offset = next(itertools.islice(_ROW.finditer(self.text), index, None)).start()
+        return self.loc_at(next(itertools.islice(_ROW.finditer(self.text), index, None)).start())
+
+    def loc_at(self, offset: int) -> Loc:
         line_start = self.text.rfind("\n", 0, offset) + 1
         if line_start == 0:
             return dataclasses.replace(self.loc, column=self.loc.column + offset)
         line = self.loc.line + self.text.count("\n", 0, offset)
         return dataclasses.replace(self.loc, line=line, column=offset - line_start + 1)
 
+    def check_digits(self) -> None:
+        """Refuse a number beyond the digits Python converts, as anywhere else in the file."""
+        most = sys.get_int_max_str_digits()
+        long = re.search(f"[0-9]{{{most + 1},}}", self.text)
+        if long:
+            message = f"number with {len(long[0])} digits is too long; at most {most}"
+            raise _located(message, self.loc_at(long.start()))
+
     def tolist(self) -> list[list[int]]:
+        self.check_digits()
         return [[int(n) for n in _INT.findall(row)] for row in self.rows()]
 
 
@@ -752,7 +763,9 @@ def _call_kwargs(call: Call, allowed: set[str], positional: list[str]) -> dict[s
         raise _located(
             f"{call.func}() takes at most {len(positional)} positional argument(s)", extra.loc
         )
-    values = {name: _plain(arg) for name, arg in zip(positional, call.args, strict=False)}
+    values = {
+        name: _argument(call, name, arg) for name, arg in zip(positional, call.args, strict=False)
+    }
     for key, arg in call.kwargs.items():
         if key not in allowed:
             raise _located(
@@ -761,8 +774,19 @@ def _call_kwargs(call: Call, allowed: set[str], positional: list[str]) -> dict[s
             )
         if key in values:
             raise _located(f"{call.func}() got '{key}' twice", arg.loc)
-        values[key] = _plain(arg)
+        values[key] = _argument(call, key, arg)
     return values
+
+
+def _argument(call: Call, key: str, arg: Value) -> Any:
+    """A call's arguments are numbers (seed, s, alpha, layer) or strings (a trace's file)."""
+    data = arg.data
+    if isinstance(data, bool) or not isinstance(data, (int, float, str)):
+        raise _located(
+            f"{call.func}() argument '{key}' takes a number or a string, got {_show(data)}",
+            arg.loc,
+        )
+    return data
 
 
 def _inline_routing(spec: Value) -> np.ndarray:
@@ -787,6 +811,7 @@ def _int_lists_routing(lists: IntLists) -> np.ndarray:
     """The routing an INT_LISTS token writes: one regular-expression pass per row, no tree."""
     rows = lists.rows()
     routing.check_routing_size(len(rows), len(_INT.findall(rows[0])))  # before reading them all
+    lists.check_digits()
     table = [_INT.findall(row) for row in rows]
     token = _ragged_row(table)
     if token is not None:
@@ -813,9 +838,10 @@ def _id_array(table: list[list], loc: Loc) -> np.ndarray:
 
 def _option_value(value: Value) -> Any:
     data = value.data
-    if isinstance(data, (Call, presets.DdrChannel, presets.Link)):
+    if isinstance(data, (Call, presets.DdrChannel, presets.Link, list, IntLists)):
+        # no option takes a list: `[hot-first]` would otherwise pass as `hot-first`
         raise _located(
-            f"strategy options take numbers, names, strings or lists, got {_show(data)}", value.loc
+            f"a strategy option takes one number, name or string, got {_show(data)}", value.loc
         )
     if is_int(data) and not -(2**63) <= data < 2**63:  # the IR keeps options as i64
         raise _located(f"strategy option value {data} does not fit in 64 bits", value.loc)
@@ -871,6 +897,7 @@ def check_limits(module: ModuleOp, filename: str) -> None:
     the passes and the simulator never see inf, NaN or a 10^9-expert model. (The machine's
     attribute checks itself against the field table when it is read.)"""
     try:
+        check_strategy_attributes(module)
         for op in module.walk():
             if isinstance(op, LayerOp):
                 model_spec(op.model).validate()

@@ -51,6 +51,13 @@ DIRICHLET_ALPHA_RANGE = (0.0, 1e6)
 
 # -- text and files ----------------------------------------------------------------------------
 
+# bytes of a JSON or JSON Lines routing trace: 1 GiB. The largest routing (2^20 ids) takes
+# about 8 MB as JSON; a JSON Lines file of many layers is read whole, so it gets room for
+# about a hundred of them. Read no further than the limit (a device has no end).
+MAX_TRACE_FILE_BYTES = 2**30
+# bytes of a HuggingFace config.json: 16 MiB; real ones are a few KB.
+MAX_CONFIG_FILE_BYTES = 2**24
+
 # levels of brackets and calls in one .moe value: a routing needs 2, strategy options 1 or 2.
 # Deeper input is refused before the (recursive) tree walk sees it.
 MAX_MOE_NESTING = 64
@@ -70,4 +77,7 @@ MAX_MLIR_NESTING = 64
 # about 620 bytes per instruction (SIMULATOR_BYTES_PER_INSTRUCTION, measured with
 # benchmarks/scale.py), so 16M instructions need about 10 GiB.
 MAX_INSTRUCTIONS = 2**24
+# slices over all experts of a layer: 256K. The plan passes take about 20 us per slice, so the
+# limit bounds planning to a few seconds; DeepSeek-V3 at 1024 tokens has 256 experts x 16.
+MAX_SLICES = 2**18
 SIMULATOR_BYTES_PER_INSTRUCTION = 640

@@ -55,6 +55,28 @@ def option_value(attr: Attribute) -> object:
     return str(attr)
 
 
+def check_strategy_attributes(module: ModuleOp) -> None:
+    """What a module read from text says it ran, checked: the strategy a string, the options
+    a dictionary of single numbers, booleans and strings (no option takes a list). Read
+    otherwise, a wrong type would be dropped without a word."""
+    from fsedp_compiler.errors import FsedpError
+
+    strategy = module.attributes.get(STRATEGY_ATTR)
+    if strategy is not None and not isinstance(strategy, StringAttr):
+        raise FsedpError(f"{STRATEGY_ATTR} must be a string naming a strategy, got {strategy}")
+    options = module.attributes.get(STRATEGY_OPTIONS_ATTR)
+    if options is None:
+        return
+    if not isinstance(options, DictionaryAttr):
+        raise FsedpError(f"{STRATEGY_OPTIONS_ATTR} must be a dictionary, got {options}")
+    for key, value in options.data.items():
+        if not isinstance(value, (IntegerAttr, FloatAttr, StringAttr)):
+            raise FsedpError(
+                f"{STRATEGY_OPTIONS_ATTR}: option '{key}' takes one number, boolean or string, "
+                f"got {value}"
+            )
+
+
 def module_strategy(module: ModuleOp) -> str | None:
     attr = module.attributes.get(STRATEGY_ATTR)
     return attr.data if isinstance(attr, StringAttr) else None

@@ -169,7 +169,7 @@ def validate_routing(routing: np.ndarray, experts: int, top_k: int) -> None:
     if routing.shape[1] != top_k:
         raise FsedpError(f"token 0 has {routing.shape[1]} expert ids, expected top_k = {top_k}")
     check_routing_size(routing.shape[0], top_k)
-    if not np.issubdtype(routing.dtype, np.integer):
+    if routing.dtype.kind not in "iu":
         raise FsedpError(f"expert ids must be integers, got dtype {routing.dtype}")
     problem = find_routing_error(routing, experts)
     if problem is not None:
@@ -200,9 +200,17 @@ def _unreadable(error: OSError) -> FsedpError:
     return FsedpError(f"cannot read file: {error.strerror or error}")
 
 
-def _read_text(path: PathLike) -> str:
+def _read_text(path: PathLike, limit: int) -> str:
+    """The text of a trace or config file, refused past `limit` bytes (README: Limits) before
+    more than that is read: a device (/dev/zero) or a sparse file of terabytes has no end."""
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as stream:
+            raw = stream.read(limit + 1)
+        if len(raw) > limit:
+            raise FsedpError(
+                f"file is larger than the limit of {limit // 2**20} MiB for this kind of file "
+                "(README: Limits)"
+            )
     except OSError as error:
         raise _unreadable(error) from None
     except ValueError as error:  # a path with a NUL character
@@ -311,8 +319,16 @@ def _trace_rows(trace: dict) -> list:
     """The rows of a `{"<token position>": [ids]}` object, ordered by position 0..T-1."""
     by_position = {}
     for key, ids in trace.items():
+        shown = key if len(key) <= 40 else f"{key[:40]}... ({len(key)} characters)"
         if not re.fullmatch(r"[0-9]+", key):
-            raise FsedpError(f"token key '{key}' is not a token position (a non-negative integer)")
+            raise FsedpError(
+                f"token key '{shown}' is not a token position (a non-negative integer)"
+            )
+        if len(key.lstrip("0")) > len(str(limits.MAX_TOKENS)):  # and more than int() converts
+            raise FsedpError(
+                f"token key '{shown}' is beyond the limit of {limits.MAX_TOKENS} tokens per layer "
+                "(README: Limits)"
+            )
         position = int(key)
         if position in by_position:
             raise FsedpError(f"token position {position} appears twice (as '{key}')")
@@ -373,7 +389,7 @@ def load_trace_json(
     or top_k + shared ids; the trailing shared ids are dropped.
     """
     with _errors_in(path):
-        text = _read_text(path)
+        text = _read_text(path, limits.MAX_TRACE_FILE_BYTES)
         document = _parse_document(text, json_lines=Path(path).suffix == ".jsonl")
         chosen = _select_layer(_json_layers(document), layer)
         check_routing_size(len(chosen), top_k)
@@ -406,11 +422,13 @@ def _check_npy_header(
 ) -> None:
     """Refuse from the header alone an array that is not a routing, is beyond the limits or
     is more than the file holds."""
+    if not all(type(size) is int and size >= 0 for size in shape):  # (True, 2) parses too
+        raise FsedpError(f"not a readable .npy array: shape {shape} is not valid")
     if len(shape) not in (2, 3):
         raise FsedpError(
             f"expected a [tokens, top_k] or [layers, tokens, top_k] array, got shape {shape}"
         )
-    if not np.issubdtype(dtype, np.integer):
+    if dtype.kind not in "iu":  # numpy counts timedelta64 among its integers; we do not
         raise FsedpError(f"expert ids must be integers, got dtype {dtype}")
     if len(shape) == 3 and shape[0] > limits.MAX_LAYERS:
         raise FsedpError(
@@ -438,7 +456,7 @@ def _load_npy(path: PathLike, top_k: int, shared: int) -> np.ndarray:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except OSError as error:
         raise _unreadable(error) from None
-    except (ValueError, EOFError) as error:
+    except (ValueError, EOFError, TypeError) as error:  # numpy's words for a broken header
         raise FsedpError(f"not a readable .npy array: {error}") from None
 
 
@@ -526,7 +544,7 @@ def _moe_layer_count(config: dict) -> int:
 def _load_config(path_or_dict: PathLike | dict) -> dict:
     if isinstance(path_or_dict, dict):
         return path_or_dict
-    config = _parse_json(_read_text(path_or_dict))
+    config = _parse_json(_read_text(path_or_dict, limits.MAX_CONFIG_FILE_BYTES))
     if not isinstance(config, dict):
         raise FsedpError("a config.json must hold a JSON object")
     return config

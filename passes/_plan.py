@@ -77,7 +77,7 @@ class FsedpPass(ModulePass):
                 raise FsedpError(f"{cls.name}: unknown option '{key}'; options: {known}")
             expected = types[option]
             if len(values) != 1 or not _matches(values[0], expected):
-                shown = ",".join(str(v) for v in values) or "nothing"
+                shown = ",".join(_shown(v) for v in values) or "nothing"
                 raise FsedpError(
                     f"{cls.name}: option '{option}' expects {_EXPECTED[expected]}, got {shown}"
                 )
@@ -491,3 +491,8 @@ def format_bytes(count: int) -> str:
         if count >= size:
             return f"{count} B ({count / size:.1f} {unit})"
     return f"{count} B"
+
+
+def _shown(value: object) -> str:
+    """An option value as it is written (`true`, not Python's `True`)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

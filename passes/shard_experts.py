@@ -102,14 +102,16 @@ class ShardExpertsPass(FsedpPass):
         replace_ops(op, ExpertOp, experts)
 
     def _check_size(self, layer: Layer, count: int) -> None:
-        """Every slice becomes at least 4 instructions (alloc, load, gemm, free): refuse here,
-        before the plan passes spend time on each slice, what lower-to-cisa would refuse."""
+        """Refuse here, before the plan passes spend time on each slice, more slices than the
+        limit, or more than the instruction limit allows (each slice is at least 4
+        instructions: alloc, load, gemm, free)."""
         slices = count * len(layer.used_experts)
-        if 4 * slices > limits.MAX_INSTRUCTIONS:
+        if slices > limits.MAX_SLICES or 4 * slices > limits.MAX_INSTRUCTIONS:
             raise self.error(
-                f"{len(layer.used_experts)} experts in {count} slices each make {slices} slices, "
-                f"at least {4 * slices} instructions: more than the limit of "
-                f"{limits.MAX_INSTRUCTIONS} per layer (README: Limits); use fewer slices"
+                f"{len(layer.used_experts)} experts in {count} slices each make {slices} slices "
+                f"(at least {4 * slices} instructions): more than the limit of "
+                f"{limits.MAX_SLICES} slices and {limits.MAX_INSTRUCTIONS} instructions per "
+                "layer (README: Limits); use fewer slices"
             )
 
     def resolved_options(self, module: ModuleOp) -> dict[str, object]:
