@@ -10,6 +10,7 @@ only once the arguments parse; exit codes and file handling are shared with `fse
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import sys
@@ -28,22 +29,60 @@ from fsedp_compiler.cli_common import (  # noqa: F401 - re-exported for the tool
     EXIT_USER_ERROR,
     STDIO,
     UsageError,
+    check_output_folder,
     check_outputs,
     format_diagnostic,
     input_format,
     input_name,
     read_input,
     run_reporting_errors,
+    write_output,
 )
 from fsedp_compiler.errors import FsedpError, decode_utf8
+from fsedp_compiler.override_args import check_strategy_given_once
 
 
 class FsedpOptMain(xDSLOptMain):
     def __init__(self, args: Sequence[str] | None = None):
         super().__init__(description=opt_command.DESCRIPTION, args=args)
         check_outputs([("-o", self.args.output_file)])
-        if self.args.emit_programs == STDIO:
-            raise UsageError("--emit-programs takes a directory, not - (standard output)")
+        if self.args.emit_programs is not None:
+            check_output_folder(self.args.emit_programs, "--emit-programs")
+        self._check_target()
+        check_strategy_given_once(self.args.define, "-p", _strategies_in(self.args.passes))
+
+    def _check_target(self) -> None:
+        """-t and its options, before any work: each option known to the target, of its type,
+        given once (xDSL's own check says so in Python's words, and only after compiling)."""
+        import typing
+
+        from xdsl.utils.arg_spec import parse_spec
+
+        check_repeated_options(self.args.target, "-t", UsageError)
+        spec = parse_spec(self.args.target).normalize_parameter_names()
+        if spec.name == "mlir" and spec.parameters:
+            raise UsageError(
+                "-t mlir takes no options; its printing is set by flags (--print-op-generic, "
+                "--print-no-properties, --print-debuginfo, --syntax-highlight)"
+            )
+        target_class = self.available_targets[spec.name]()
+        types = {
+            name: kind
+            for name, kind in typing.get_type_hints(target_class).items()
+            if name in {field.name for field in dataclasses.fields(target_class)}
+        }
+        for option, values in spec.parameters.items():
+            if option not in types:
+                known = f"its options: {', '.join(types)}" if types else "it takes no options"
+                raise UsageError(f"-t {spec.name}: unknown option '{option}'; {known}")
+            kind = types[option]
+            if len(values) != 1 or type(values[0]) is not kind:
+                shown = ",".join(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
+                expected = {bool: "true or false", int: "an integer", str: "a word"}[kind]
+                raise UsageError(f"-t {spec.name}: option {option} takes {expected}, got {shown}")
+        target = target_class.from_spec(spec)
+        if hasattr(target, "check"):
+            target.check(set(spec.parameters))
 
     def register_all_dialects(self) -> None:
         # A curated set instead of xDSL's whole multiverse keeps start-up fast.
@@ -86,13 +125,16 @@ class FsedpOptMain(xDSLOptMain):
     def get_input_name(self) -> str:
         return input_name(self.args.input_file)
 
+    def run(self) -> None:
+        super().run()
+        if isinstance(self._output, _Held):
+            write_output(self.args.output_file, self._output.getvalue())
+
     def prepare_output(self) -> IO[str]:
-        if self.args.output_file in (None, STDIO):
-            return sys.stdout
-        try:
-            return open(self.args.output_file, "w")
-        except OSError as error:
-            raise UsageError(f"cannot write {self.args.output_file}: {error.strerror}") from None
+        """Standard output, or (-o FILE) the text held until the run succeeds, so that a failing
+        run leaves an existing file alone (`write_output`)."""
+        self._output = sys.stdout if self.args.output_file in (None, STDIO) else _Held()
+        return self._output
 
     def output_resulting_program(self, prog: ModuleOp) -> str:
         if self._programs_only():
@@ -196,10 +238,28 @@ class FsedpOptMain(xDSLOptMain):
             raise
 
 
-def check_repeated_options(pipeline: str) -> None:
-    """Refuse an option given twice to one pass of `-p` (`fsedp{slices=4 slices=8}`): xDSL's
-    parser keeps the last one silently. (Two spellings of one option, `skip_idle` and
-    `skip-idle`, are refused where pipeline options are mapped, `pipelines.py`.)"""
+class _Held(io.StringIO):
+    """The output of -o FILE until the run succeeds; xDSL closes its output when done."""
+
+    def close(self) -> None:
+        pass
+
+
+def _strategies_in(pipeline: str) -> list[str]:
+    """The strategies (named pipelines) `-p` runs."""
+    from xdsl.utils.arg_spec import parse_pipeline
+
+    from fsedp_compiler.pipelines import PIPELINES
+
+    return [spec.name for spec in parse_pipeline(pipeline) if spec.name in PIPELINES]
+
+
+def check_repeated_options(
+    pipeline: str, flag: str = "-p", error: type[FsedpError] = FsedpError
+) -> None:
+    """Refuse an option given twice to one pass of `-p` (`fsedp{slices=4 slices=8}`) or to the
+    target of `-t`: xDSL's parser keeps the last one silently. (Two spellings of one option,
+    `skip_idle` and `skip-idle`, are refused where pipeline options are mapped, `pipelines.py`.)"""
     from xdsl.utils.arg_spec import PipelineLexer, SpecTokenKind
 
     lexer, previous, seen = PipelineLexer(pipeline), None, set()
@@ -217,7 +277,7 @@ def check_repeated_options(pipeline: str) -> None:
             SpecTokenKind.SPACE,
         ):
             if text in seen:
-                raise FsedpError(f"{name}: option '{text}' is given twice in -p")
+                raise error(f"{name}: option '{text}' is given twice in {flag}")
             seen.add(text)
         previous = kind
 

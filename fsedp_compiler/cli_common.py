@@ -11,16 +11,20 @@ Exit codes (README, "Errors", has the table):
   that is wrong (in a `.moe` file or in `-p` alike); or the layer cannot be compiled or
   simulated as asked (it does not fit in SRAM, the programs deadlock);
 - 2: bad usage: the command line is at fault: an unknown or malformed flag, pass-pipeline
-  syntax, an unknown pass, strategy or target; an input file that cannot be read or whose
-  format is unknown; an output file that cannot be written;
+  syntax, an unknown pass, strategy or target, a target option that is unknown, ill-typed or
+  given twice; an input file (or standard input) that cannot be read or whose format is
+  unknown; an output file (or standard output) that cannot be written, two outputs to one file;
 - 3: an internal error, a bug in fsedp, said as such (`FSEDP_TRACEBACK=1` shows the traceback);
 - 130: interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import sys
+import tempfile
 import traceback
 import warnings
 from collections.abc import Callable, Iterable
@@ -50,8 +54,10 @@ def run_reporting_errors(body: Callable[[], object]) -> int:
     location, usage errors plainly, and internal bugs as such (with a traceback on request).
     """
     warnings.formatwarning = _format_warning
+    stdout, sys.stdout = sys.stdout, StandardOutput(sys.stdout)
     try:
         body()
+        sys.stdout.flush()
     except FsedpError as error:
         print(error.format(), file=sys.stderr)
         return getattr(error, "exit_code", EXIT_USER_ERROR)
@@ -61,7 +67,46 @@ def run_reporting_errors(body: Callable[[], object]) -> int:
         raise  # argparse's --help and usage errors end the process on purpose
     except BaseException as error:  # noqa: BLE001 - xDSL's pipeline error is a BaseException
         return _report_other(error)
+    finally:
+        sys.stdout = stdout
     return EXIT_OK
+
+
+class StandardOutput:
+    """Standard output while a tool runs: a write that fails (a full disk, a closed pipe, a
+    stream closed before the tool started) is a usage error, `cannot write standard output: ...`,
+    as for any output file, never an internal error."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self._do(lambda stream: stream.write(text))
+
+    def flush(self) -> None:
+        self._do(lambda stream: stream.flush())
+
+    def _do(self, action):
+        if self.stream is None:
+            raise UsageError("cannot write standard output: it is closed")
+        try:
+            return action(self.stream)
+        except OSError as error:
+            self._discard()
+            raise UsageError(f"cannot write standard output: {error.strerror}") from None
+
+    def _discard(self) -> None:
+        """What is still buffered goes nowhere, so that Python's flush at exit does not fail a
+        second time (and print its own complaint)."""
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass  # not a file descriptor (a test's capture): nothing is flushed at exit
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
@@ -140,10 +185,13 @@ def format_argument(text: str) -> str:
     """`-f`'s value, checked while the arguments are parsed (so both tools say it alike)."""
     import argparse
 
-    if text.split("{", 1)[0] not in FORMATS:
+    name, brace, _ = text.partition("{")
+    if name not in FORMATS:
         raise argparse.ArgumentTypeError(
             f"unknown input format '{text}'; use one of: {', '.join(FORMATS)}"
         )
+    if brace:
+        raise argparse.ArgumentTypeError(f"the input format {name} takes no options, got '{text}'")
     return text
 
 
@@ -151,7 +199,7 @@ def input_format(path: str | None, given: str | None) -> str:
     """The input format of `path`: `given` (-f) if any, else its extension; standard input
     (`-` or no file) is MLIR unless -f says otherwise."""
     if given is not None:
-        return format_argument(given).split("{", 1)[0]
+        return format_argument(given)
     if path is None or path == STDIO:
         return "mlir"
     extension = os.path.splitext(path)[1].lstrip(".")
@@ -172,7 +220,12 @@ def input_name(path: str | None) -> str:
 def read_input(path: str | None) -> bytes:
     """The bytes of the input file, or of standard input (`-` or no file)."""
     if path is None or path == STDIO:
-        return sys.stdin.buffer.read()
+        if sys.stdin is None:
+            raise UsageError("cannot read standard input: it is closed")
+        try:
+            return sys.stdin.buffer.read()
+        except OSError as error:
+            raise UsageError(f"cannot read standard input: {error.strerror}") from None
     try:
         with open(path, "rb") as stream:
             return stream.read()
@@ -186,28 +239,111 @@ def read_input(path: str | None) -> bytes:
 def check_outputs(outputs: Iterable[tuple[str, str | None]], *, stdout_taken: bool = False) -> None:
     """Refuse, before any work is done, output files that cannot be written: `(flag, path)`
     pairs, `-` meaning standard output (at most one flag may take it, and none if the tool
-    already writes there). A directory that does not exist is not created."""
+    already writes there). Two flags may not name one file. A directory that does not exist is
+    not created; whether the folder takes a new file is tried (`write_output` writes a file
+    beside the output and renames it, so a failing run leaves an existing output alone)."""
+    outputs = list(outputs)
     to_stdout = [flag for flag, path in outputs if path == STDIO]
     if len(to_stdout) > 1 or (to_stdout and stdout_taken):
         raise UsageError(f"only one output can go to standard output (-): {', '.join(to_stdout)}")
+    written: dict[str, str] = {}
     for flag, path in outputs:
         if path is None or path == STDIO:
             continue
-        folder = os.path.dirname(path) or "."
-        if os.path.isdir(path):
-            raise UsageError(f"cannot write {path} ({flag}): it is a directory")
-        if not os.path.isdir(folder):
-            raise UsageError(f"cannot write {path} ({flag}): no directory {folder}")
+        same = written.setdefault(os.path.realpath(path), flag)
+        if same != flag:
+            raise UsageError(f"{same} and {flag} both write {path}; give each its own file")
+        _check_writable(path, flag)
+
+
+def _check_writable(path: str, flag: str) -> None:
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise UsageError(f"cannot write {path} ({flag}): it is a directory")
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {path} ({flag}): no directory {folder}")
+    if not _replaceable(path):
+        return  # a device or a pipe (/dev/null, /dev/stdout): written in place, at the end
+    try:
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise PermissionError(13, os.strerror(13))
+        descriptor, probe = tempfile.mkstemp(dir=os.path.dirname(os.path.realpath(path)))
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        raise UsageError(f"cannot write {path} ({flag}): {error.strerror}") from None
+
+
+def check_output_folder(path: str, flag: str) -> None:
+    """An output folder (`--emit-programs DIR`), before any work: a folder or a path that can
+    become one, in a folder that takes new files."""
+    if path == STDIO:
+        raise UsageError(f"{flag} takes a directory, not - (standard output)")
+    existing = path
+    while existing and not os.path.exists(existing):
+        existing = os.path.dirname(existing.rstrip(os.sep))
+    existing = existing or "."
+    if not os.path.isdir(existing):
+        raise UsageError(f"cannot write {path} ({flag}): {existing} is not a directory")
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=existing)
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        raise UsageError(f"cannot write {path} ({flag}): {error.strerror}") from None
+
+
+def _replaceable(path: str) -> bool:
+    """Whether `path` is a regular file or none yet (written by renaming a new file onto it)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+
+
+def replace_output(path: str, write: Callable[[str], object]) -> None:
+    """Write the output file `path` by `write(name)`: into a new file beside it, renamed onto
+    `path` once complete, so that a failure leaves what was there; a device or a pipe is
+    written in place. OSError passes on."""
+    target = os.path.realpath(path)
+    if not _replaceable(target):
+        write(target)
+        return
+    descriptor, temporary = tempfile.mkstemp(
+        dir=os.path.dirname(target), prefix=".fsedp-", suffix=os.path.splitext(path)[1]
+    )
+    os.close(descriptor)
+    try:
+        write(temporary)
+        os.chmod(temporary, _new_file_mode(target))
+        os.replace(temporary, target)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _new_file_mode(target: str) -> int:
+    """The mode the output gets: the existing file's, else that of a file made by open()."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def write_output(path: str, text: str) -> None:
-    """Write `text` to the file `path`, or to standard output for `-`."""
+    """Write `text` to the file `path` (`replace_output`), or to standard output for `-`."""
     if path == STDIO:
         sys.stdout.write(text)
         return
-    try:
-        with open(path, "w") as stream:
+
+    def write(name: str) -> None:
+        with open(name, "w") as stream:
             stream.write(text)
+
+    try:
+        replace_output(path, write)
     except OSError as error:
         raise UsageError(f"cannot write {path}: {error.strerror}") from None
 

@@ -92,3 +92,15 @@ def parse_override(text: str) -> Override:
     if not value.strip():
         raise ValueError(f"-D '{text}': no value after '='")
     return Override(text, path, len(key) + 1)
+
+
+def check_strategy_given_once(
+    overrides: Sequence[Override], flag: str, strategies: Sequence[str]
+) -> None:
+    """A strategy named both by a flag (`--strategy`, a strategy in `-p`) and by
+    `-D strategy=NAME`: the flag would win and the -D be dropped, so it is a usage error."""
+    named = [item for item in overrides if item.path == ("strategy",)]
+    if named and strategies:
+        raise UsageError(
+            f"{flag} {strategies[0]} and -D {named[0].text} both name the strategy; give one"
+        )

@@ -58,9 +58,13 @@ FIELD_UNITS = {
     ("system", DDR_GBPS): _GBPS,
     ("system", "clock_ghz"): _GHZ,
 }
+# ASCII digits and spaces only, as the .moe grammar: `４MiB` is a syntax error, not 4 MiB.
 _WITH_UNIT = re.compile(
-    r"(?P<lead>\s*)(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z/]+)\s*$"
+    r"(?P<lead>\s*)(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z/]+)\s*$",
+    re.ASCII,
 )
+# A number with a unit may be at most about the largest float (as a number without one).
+_LARGEST_EXPONENT = 308
 
 
 def apply_overrides(blocks: list, overrides: Sequence[Override], resolver) -> list:
@@ -192,7 +196,15 @@ def _with_unit(item: Override, match: re.Match) -> int | float:
         raise fe._located(
             f"{'.'.join(item.path)}: unknown unit '{unit}'; use one of: {', '.join(units)}", where
         )
-    amount = Decimal(match.group("number")) * units[unit]
+    number = Decimal(match.group("number"))
+    if number and not -_LARGEST_EXPONENT <= number.adjusted() <= _LARGEST_EXPONENT:
+        where = _loc(item, item.value_start + match.start("number"))
+        raise fe._located(
+            f"number {match.group('number')} is out of range: a number with a unit is at most "
+            f"about 1e{_LARGEST_EXPONENT} and at least about 1e-{_LARGEST_EXPONENT}",
+            where,
+        )
+    amount = number * units[unit]
     return int(amount) if amount == amount.to_integral_value() else float(amount)
 
 

@@ -28,11 +28,13 @@ from fsedp_compiler.cli_common import (
     input_format,
     input_name,
     read_input,
+    replace_output,
     run_reporting_errors,
     version_line,
     write_output,
 )
 from fsedp_compiler.errors import decode_utf8
+from fsedp_compiler.override_args import check_strategy_given_once
 
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
@@ -42,13 +44,19 @@ OUTPUTS = ("json", "csv", "trace")
 
 
 def _positive_integer(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    return _integer(text, 1, "a positive")
+
+
+def _non_negative_integer(text: str) -> int:
+    return _integer(text, 0, "a non-negative")
+
+
+def _integer(text: str, least: int, what: str) -> int:
+    """An integer flag: ASCII digits only, as the .moe grammar (Python's int() would also take
+    other scripts' digits, `1_6` and spaces)."""
+    if not (text.isascii() and text.isdigit()) or int(text) < least:
+        raise argparse.ArgumentTypeError(f"must be {what} integer, got {text}")
+    return int(text)
 
 
 def _arguments() -> argparse.ArgumentParser:
@@ -97,7 +105,12 @@ def _arguments() -> argparse.ArgumentParser:
         help="divide hidden and FFN sizes by K for the numerics check "
         "(default: the smallest power of two that fits 256 MiB of weights)",
     )
-    parser.add_argument("--numerics-seed", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--numerics-seed",
+        type=_non_negative_integer,
+        metavar="N",
+        help="seed of the numerics check's random values (default 0)",
+    )
     parser.add_argument(
         "--verify-ir",
         action="store_true",
@@ -234,6 +247,9 @@ def _simulate(options: argparse.Namespace) -> None:
     outputs = [(f"--{name}", getattr(options, name)) for name in OUTPUTS]
     _check_plot_path(options.plot)
     check_outputs([*outputs, ("--plot", options.plot)])
+    _check_numerics_flags(options)
+    strategies = [options.strategy] if options.strategy else []
+    check_strategy_given_once(options.define, "--strategy", strategies)
     module = read_module(options.file, options.define, options.frontend)
     _check_flags_fit_input(module, options)
     need = _least_sram(module, options.strategy) if options.min_sram else None
@@ -247,7 +263,7 @@ def _simulate(options: argparse.Namespace) -> None:
         module,
         check_numerics=options.check_numerics,
         numerics_scale=options.numerics_scale,
-        numerics_seed=options.numerics_seed,
+        numerics_seed=options.numerics_seed or 0,
         trace=options.trace is not None or options.plot is not None,
     )
     if need is not None:
@@ -284,7 +300,18 @@ def _check_plot_path(path: str | None) -> None:
 def _plot_timeline(sim, path: str) -> None:
     from fsedp_compiler.study.plots import timeline
 
-    timeline(sim.chrome_trace(), sim.report, path)
+    try:
+        replace_output(path, lambda name: timeline(sim.chrome_trace(), sim.report, name))
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _check_numerics_flags(options: argparse.Namespace) -> None:
+    """--numerics-scale and --numerics-seed set the numerics check: without it they would be
+    ignored."""
+    for flag in ("--numerics-scale", "--numerics-seed"):
+        if getattr(options, flag[2:].replace("-", "_")) is not None and not options.check_numerics:
+            raise UsageError(f"{flag} needs --check-numerics")
 
 
 def _check_flags_fit_input(module: ModuleOp, options: argparse.Namespace) -> None:
@@ -293,6 +320,11 @@ def _check_flags_fit_input(module: ModuleOp, options: argparse.Namespace) -> Non
     from backends.sim.program import find_ops
 
     programs, layers = find_ops(module)
+    if options.numerics_scale is not None:
+        from backends.sim.numerics import check_scale
+
+        for layer in layers:
+            check_scale(options.numerics_scale, layer.model.hidden.data, "--numerics-scale")
     if options.strategy is not None and programs:
         raise UsageError(
             "the input is already lowered to cisa programs; --strategy applies to .moe input "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shlex
 import subprocess
 import sys
 from importlib.metadata import version
@@ -336,3 +337,67 @@ def test_an_ir_dump_in_an_error_is_cut_to_readable_lines(tmp_path, capsys) -> No
         assert exit_code == EXIT_USER_ERROR
         assert "the program does not end with cisa.end" in err
         assert max(map(len, err.splitlines())) < 400 and "more characters)" in err
+
+
+# -- outputs that fail, outputs left alone -----------------------------------------------------
+
+
+def _console(tool: str, args: list, redirect: str) -> subprocess.CompletedProcess:
+    """The console script of `tool`, its standard streams set by a shell `redirect`."""
+    module = {"opt": "fsedp_compiler.opt_command", "sim": "fsedp_compiler.sim_cli"}[tool]
+    command = [sys.executable, "-c", f"from {module} import main; main()", *map(str, args)]
+    return subprocess.run(
+        ["bash", "-c", f"{shlex.join(command)} {redirect}"],
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(("tool", "flags"), [("opt", []), ("sim", []), ("sim", ["--json", "-"])])
+def test_standard_output_full_is_a_usage_error(tool: str, flags: list[str], moe: Path) -> None:
+    result = _console(tool, [moe, *flags], "> /dev/full")
+    assert result.returncode == EXIT_USAGE_ERROR, result.stderr
+    assert result.stderr == "error: cannot write standard output: No space left on device\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(("tool", "flag"), [("opt", "-o"), ("sim", "--json")])
+def test_output_file_full_is_a_usage_error(tool: str, flag: str, moe: Path, capsys) -> None:
+    code, _, err = _run(tool, [moe, flag, "/dev/full"], capsys)
+    assert (code, err) == (
+        EXIT_USAGE_ERROR,
+        "error: cannot write /dev/full: No space left on device\n",
+    )
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_closed_standard_streams_are_usage_errors(tool: str, moe: Path) -> None:
+    result = _console(tool, [moe], ">&-")
+    assert result.returncode == EXIT_USAGE_ERROR, result.stderr
+    assert result.stderr == "error: cannot write standard output: it is closed\n"
+    result = _console(tool, ["-", "-f", "moe"], "<&- > /dev/null")
+    assert result.returncode == EXIT_USAGE_ERROR, result.stderr
+    assert result.stderr == "error: cannot read standard input: it is closed\n"
+
+
+@pytest.mark.parametrize(("tool", "flag"), [("opt", "-o"), ("sim", "--json"), ("sim", "--csv")])
+def test_failing_run_leaves_an_existing_output_alone(
+    tool: str, flag: str, tmp_path: Path, capsys
+) -> None:
+    bad, out = tmp_path / "bad.moe", tmp_path / "out.txt"
+    bad.write_text("system bogus\n")
+    out.write_text("keep\n")
+    code, _, err = _run(tool, [bad, flag, out], capsys)
+    assert code == EXIT_USER_ERROR and "unknown system preset 'bogus'" in err
+    assert out.read_text() == "keep\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.moe", "out.txt"]  # no leftovers
+
+
+def test_output_replaced_keeps_the_file_mode(moe: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.mlir"
+    out.write_text("old\n")
+    out.chmod(0o640)
+    assert _run("opt", [moe, "-o", out], capsys)[0] == EXIT_OK
+    assert out.read_text().startswith("builtin.module") and out.stat().st_mode & 0o777 == 0o640

@@ -63,9 +63,23 @@ def choose_scale(flat: FlatProgram, scale: int | None) -> tuple[int, int, int]:
             if experts * 3 * d * f * 8 <= WEIGHT_BUDGET_BYTES:
                 break
             scale *= 2
-    elif scale < 1:
-        raise SimError(f"--numerics-scale must be a positive integer, got {scale}")
+    else:
+        check_scale(scale, hidden)
     return (scale, *dims(scale))
+
+
+def check_scale(scale: int, hidden: int, name: str = "numerics scale") -> None:
+    """A scale the user gave: from 1 to the hidden size (beyond it the hidden vectors would be
+    rounded up to one element, a silent change); a usage error (exit 2) otherwise."""
+    from fsedp_compiler.cli_common import UsageError
+
+    if scale < 1:
+        raise UsageError(f"{name} must be a positive integer, got {scale}")
+    if scale > hidden:
+        raise UsageError(
+            f"{name} {scale} is larger than the layer's hidden size {hidden}; "
+            f"the largest allowed is {hidden}"
+        )
 
 
 class _Weights:

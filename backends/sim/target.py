@@ -1,9 +1,10 @@
 """`fsedp-opt -t sim-report`: simulate the module and print the report instead of the IR.
 
 Options: `format` (`text`, `json` or `csv`), `numerics` (run the numerics check), `scale`
-(hidden/FFN divisor for the check; 0 picks the default) and `seed`. The module must hold the
-lowered programs; the driver compiles one that does not first (`fsedp_compiler.registry`), so
-`fsedp-opt model.moe -t sim-report` works.
+(hidden/FFN divisor for the check, at most the hidden size; 0 picks the default) and `seed`
+(not negative); `scale` and `seed` need `numerics=true`. The driver checks them before any
+work (`check`). The module must hold the lowered programs; the driver compiles one that does
+not first (`fsedp_compiler.registry`), so `fsedp-opt model.moe -t sim-report` works.
 
 ```
 // RUN: fsedp-opt %s -t 'sim-report{format=json}' | filecheck %s
@@ -20,8 +21,6 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.target import Target
 
-from backends.sim.program import SimError
-
 FORMATS = ("text", "json", "csv")
 
 
@@ -34,13 +33,26 @@ class SimReportTarget(Target):
     scale: int = 0
     seed: int = 0
 
+    def check(self, given: set[str]) -> None:
+        """The options given (`given`, their names), before any work; a usage error (exit 2)
+        as for fsedp-sim's flags: `scale` and `seed` only with `numerics=true`."""
+        from fsedp_compiler.cli_common import UsageError
+
+        if self.format not in FORMATS:
+            raise UsageError(
+                f"sim-report format '{self.format}' is unknown; use one of: {', '.join(FORMATS)}"
+            )
+        for option in given & {"scale", "seed"}:
+            if not self.numerics:
+                raise UsageError(f"sim-report option {option} needs numerics=true")
+            if getattr(self, option) < 0:
+                value = getattr(self, option)
+                raise UsageError(f"sim-report option {option} must not be negative, got {value}")
+
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
         from backends.sim import simulate
 
-        if self.format not in FORMATS:
-            raise SimError(
-                f"sim-report format '{self.format}' is unknown; use one of: {', '.join(FORMATS)}"
-            )
+        self.check(set())
         sim = simulate(
             module,
             check_numerics=self.numerics,
