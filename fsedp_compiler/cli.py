@@ -78,6 +78,7 @@ class FsedpOptMain(xDSLOptMain):
             kind = types[option]
             if len(values) != 1 or type(values[0]) is not kind:
                 shown = ",".join(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
+                shown = shown or "no value"
                 expected = {bool: "true or false", int: "an integer", str: "a word"}[kind]
                 raise UsageError(f"-t {spec.name}: option {option} takes {expected}, got {shown}")
         target = target_class.from_spec(spec)
@@ -120,7 +121,7 @@ class FsedpOptMain(xDSLOptMain):
         file's extension), which xDSL calls the extension."""
         path, given = self.args.input_file, self.args.frontend
         file_format = input_format(path, given)
-        return io.BytesIO(read_input(path)), file_format
+        return io.BytesIO(read_input(path, file_format)), file_format
 
     def get_input_name(self) -> str:
         return input_name(self.args.input_file)

@@ -217,20 +217,31 @@ def input_name(path: str | None) -> str:
     return "<stdin>" if path is None or path == STDIO else path
 
 
-def read_input(path: str | None) -> bytes:
-    """The bytes of the input file, or of standard input (`-` or no file)."""
+def read_input(path: str | None, file_format: str) -> bytes:
+    """The bytes of the input file, or of standard input (`-` or no file), refused past the
+    size limit of its format (README: Limits) before more than that is read."""
+    from fsedp_compiler.limits import MAX_INPUT_BYTES  # not for --help: it reads the machine
+
+    limit = MAX_INPUT_BYTES[file_format]
     if path is None or path == STDIO:
         if sys.stdin is None:
             raise UsageError("cannot read standard input: it is closed")
         try:
-            return sys.stdin.buffer.read()
+            raw = sys.stdin.buffer.read(limit + 1)
         except OSError as error:
             raise UsageError(f"cannot read standard input: {error.strerror}") from None
-    try:
-        with open(path, "rb") as stream:
-            return stream.read()
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    else:
+        try:
+            with open(path, "rb") as stream:
+                raw = stream.read(limit + 1)
+        except OSError as error:
+            raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    if len(raw) > limit:
+        raise FsedpError(
+            f"{input_name(path)}: input is larger than the limit of {limit // 2**20} MiB for "
+            f"{file_format} text (README: Limits)"
+        )
+    return raw
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -57,6 +57,10 @@ DIRICHLET_ALPHA_RANGE = (0.0, 1e6)
 MAX_TRACE_FILE_BYTES = 2**30
 # bytes of a HuggingFace config.json: 16 MiB; real ones are a few KB.
 MAX_CONFIG_FILE_BYTES = 2**24
+# bytes of the input file by format: a .moe file, 64 MiB (an inline routing of the most
+# expert ids the limits allow takes about 8 MB); MLIR text, 2 GiB (lowered programs at the
+# instruction limit take about 1 GB).
+MAX_INPUT_BYTES = {"moe": 2**26, "mlir": 2**31}
 
 # levels of brackets and calls in one .moe value: a routing needs 2, strategy options 1 or 2.
 # Deeper input is refused before the (recursive) tree walk sees it.

@@ -210,7 +210,7 @@ def read_module(path: str, overrides: Sequence = (), frontend: str | None = None
     from fsedp_compiler.frontend import check_limits, check_mlir_nesting
 
     file_format = input_format(path, frontend)
-    raw = read_input(path)
+    raw = read_input(path, file_format)
     name = input_name(path)
     if overrides:
         from fsedp_compiler.overrides import check_moe_input

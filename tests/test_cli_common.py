@@ -401,3 +401,13 @@ def test_output_replaced_keeps_the_file_mode(moe: Path, tmp_path: Path, capsys) 
     out.chmod(0o640)
     assert _run("opt", [moe, "-o", out], capsys)[0] == EXIT_OK
     assert out.read_text().startswith("builtin.module") and out.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_an_input_past_its_size_limit_is_refused_unread(tmp_path, capsys, tool) -> None:
+    path = tmp_path / "huge.moe"
+    with open(path, "wb") as stream:
+        stream.truncate(2**26 + 1)  # sparse: one byte past the limit, none of it on disk
+    code, _, err = _run(tool, [str(path)], capsys)
+    assert code == EXIT_USER_ERROR
+    assert f"{path}: input is larger than the limit of 64 MiB for moe text" in err
