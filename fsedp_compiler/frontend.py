@@ -32,6 +32,8 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp, StringAttr
 from xdsl.ir import Attribute
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.frontend import Frontend
 
 from dialects.chiplet import SYSTEM_ATTR_NAME, SystemAttr
@@ -860,6 +862,32 @@ def check_mlir_nesting(raw: bytes, filename: str) -> None:
         )
         text = raw.decode("utf-8", errors="replace")
         raise located(message, text, char_offset(raw, offset), filename)
+
+
+def parse_mlir(ctx: Context, text: str, filename: str, implicit_module: bool = True) -> ModuleOp:
+    """xDSL's parse of MLIR text, with an attribute xDSL refuses while building it (an integer
+    beyond its type: `bytes 99999999999999999999999`, `chiplet 10^20`) reported at its place in
+    the text: xDSL raises that as a VerifyException without one."""
+    parser = Parser(ctx, text, filename)
+    try:
+        return parser.parse_module(implicit_module)
+    except VerifyException as error:
+        if getattr(error, "location", None):
+            raise  # a program rule broken, already located (cisa.ProgramViolation)
+        message = str(error)
+        raise located(message, text, _culprit(message, text, parser.pos), filename) from None
+
+
+def _culprit(message: str, text: str, pos: int) -> int:
+    """Where the value a parse-time error names is: its last occurrence as a number before
+    `pos` (the parser may have read on, to the end of the op), else `pos`."""
+    value = re.match(r"Integer value (-?\d+) ", message)
+    if value:
+        number = re.compile(rf"(?<![\w.]){re.escape(value[1])}(?![\w.])")
+        found = [match.start() for match in number.finditer(text, 0, pos)]
+        if found:
+            return found[-1]
+    return max(0, min(pos, len(text) - 1))
 
 
 def check_limits(module: ModuleOp, filename: str) -> None:
