@@ -40,17 +40,18 @@ def read_program_body(parser: Parser) -> tuple[Program, BodyLines] | None:
     if not isinstance(text, str) or text[start : start + 1] != "{":
         return None
     end = _closing_brace(text, start)
-    newline = text.find("\n", start)
+    found = _LINE_END.search(text, start)
+    newline = found.start() if found else -1
     if end is None or not 0 <= newline < end or text[start + 1 : newline].strip():
         return None  # the printer ends the `{` line there
     reader = ProgramReader()
     try:
-        program = reader.read(text[start + 1 : end].split("\n"))
+        program = reader.read(_LINE_END.split(text[start + 1 : end]))
     except NotCanonical:
         return None
     parser._resume_from(end + 1)  # noqa: SLF001 - see the module docstring
     line = _line_number(parser, text, start)
-    column = start - text.rfind("\n", 0, start)
+    column = start - max(text.rfind("\n", 0, start), text.rfind("\r", 0, start))
     where = BodyLines(
         parser.lexer.input.name,
         line,
@@ -62,6 +63,9 @@ def read_program_body(parser: Parser) -> tuple[Program, BodyLines] | None:
     return program, where
 
 
+# What ends a line: \n, \r\n or \r, as everywhere a line is counted (fsedp_compiler/errors.py).
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
 # (the parser, an offset into its text, the line number there): bodies are read in order, so
 # counting lines from the previous body keeps the cost linear in the size of the text.
 _last_line: tuple[weakref.ref, int, int] | None = None
@@ -72,7 +76,7 @@ def _line_number(parser: Parser, text: str, offset: int) -> int:
     seen, line = 0, 1
     if _last_line is not None and _last_line[0]() is parser and _last_line[1] <= offset:
         _, seen, line = _last_line
-    line += text.count("\n", seen, offset)
+    line += len(_LINE_END.findall(text, seen, offset))
     _last_line = (weakref.ref(parser), offset, line)
     return line
 

@@ -864,10 +864,17 @@ def check_mlir_nesting(raw: bytes, filename: str) -> None:
         raise located(message, text, char_offset(raw, offset), filename)
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
 def parse_mlir(ctx: Context, text: str, filename: str, implicit_module: bool = True) -> ModuleOp:
     """xDSL's parse of MLIR text, with an attribute xDSL refuses while building it (an integer
     beyond its type: `bytes 99999999999999999999999`, `chiplet 10^20`) reported at its place in
-    the text: xDSL raises that as a VerifyException without one."""
+    the text: xDSL raises that as a VerifyException without one. A lone `\r` ends a line, as
+    everywhere (README: Errors); xDSL's lexer ends a `//` comment at `\n` only, so it reads a
+    `\n` there (the same length: every position stays where it was)."""
+    if "\r" in text:
+        text = _LONE_CR.sub("\n", text)
     parser = Parser(ctx, text, filename)
     try:
         return parser.parse_module(implicit_module)
