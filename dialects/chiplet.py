@@ -276,15 +276,55 @@ class ExpertOp(IRDLOperation):
             values = _array_values(self, name)
             if values is not None and len(values) != count:
                 raise VerifyException(f"'{name}' lists {len(values)} values for {count} slices")
+        self._verify_channels()
         stops = self.attributes.get("stops")
         if stops is None:
             return
         if not isinstance(stops, ArrayAttr) or len(stops.data) != count:
             raise VerifyException(f"'stops' must be an array of {count} chiplet arrays")
+        paths = []
         for trajectory in stops.data:
             chiplets = trajectory.get_values() if isinstance(trajectory, DenseArrayBase) else ()
             if not chiplets or len(set(chiplets)) != len(chiplets):
                 raise VerifyException(f"a trajectory needs distinct stops, got {trajectory}")
+            for chiplet in chiplets:
+                check_chiplet(self, chiplet, "stop chiplet")
+            paths.append(chiplets)
+        self._verify_parents(paths)
+
+    def _verify_channels(self) -> None:
+        channels = _array_values(self, "channels")
+        system = system_of(self)
+        for channel in channels or ():
+            count = len(system.spec.ddr) if system is not None else None
+            if channel < 0 or (count is not None and channel >= count):
+                have = f"; the system has {count} (0..{count - 1})" if count else ""
+                raise VerifyException(f"a slice's DDR channel {channel} does not exist{have}")
+
+    def _verify_parents(self, paths: list[tuple[int, ...]]) -> None:
+        """A tree's `parents`: per slice, one per stop, -1 for the entry (the first stop), and
+        for every other stop an earlier stop of its trajectory, which forwards it the slice."""
+        parents = self.attributes.get("parents")
+        if parents is None:
+            return
+        if not isinstance(parents, ArrayAttr) or len(parents.data) != len(paths):
+            raise VerifyException(f"'parents' must be an array of {len(paths)} chiplet arrays")
+        for slice_, (stops, attr) in enumerate(zip(paths, parents.data, strict=True)):
+            values = attr.get_values() if isinstance(attr, DenseArrayBase) else None
+            if values is None or len(values) != len(stops):
+                raise VerifyException(
+                    f"slice {slice_}: 'parents' must list {len(stops)} chiplets, one per stop"
+                )
+            if values[0] != -1:
+                raise VerifyException(
+                    f"slice {slice_}: the entry stop {stops[0]} has parent {values[0]}, not -1"
+                )
+            for k in range(1, len(stops)):
+                if values[k] not in stops[:k]:
+                    raise VerifyException(
+                        f"slice {slice_}: stop {stops[k]} receives from {values[k]}, which is "
+                        f"not an earlier stop of its trajectory {list(stops)}"
+                    )
 
 
 @irdl_op_definition

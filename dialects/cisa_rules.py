@@ -12,7 +12,11 @@ The rules:
   not freed before; each operand is of the kind its opcode takes (`cisa_model.OPCODES`); a
   weight buffer is filled (`load` or `recv`) before it is read (`gemm`, `send`);
 - fields: bytes, ops and slice counts are positive, `0 <= slice < of`, expert ids, seq numbers
-  and tags are not negative, DDR channels exist, peers are other chiplets of the mesh;
+  and tags are not negative, DDR channels exist, peers are other chiplets of the mesh; a
+  `bytes` field is at most `MAX_FIELD["bytes"]` (2^48) and an `ops` field at most
+  `MAX_FIELD["ops"]` (2^56), and a program's bytes fields, and its ops fields, add up to at
+  most `MAX_PROGRAM_TOTAL` (2^62), so no sum the verifier or the simulator forms over a program
+  overflows 64 bits;
 - tokens: a `gemm` or `accumulate` lists at least one token, no token twice, none negative,
   and only tokens its act buffers hold; an act buffer lists distinct, non-negative tokens;
 - ends: a program ends with its one `cisa.end`;
@@ -75,6 +79,14 @@ def _at(program: Program, chiplet: int, index: int, message: str) -> Violation:
 
 _POSITIVE = ("bytes", "ops", "of")
 _NOT_NEGATIVE = ("expert", "slice", "seq", "tag", "channel")
+# The largest value of a field (README, "Limits"). A real instruction is far below: a whole
+# expert at the model limits is 3 * 65536^2 * 8 B (about 2^36.6), a gemm on it with 65536 tokens
+# 2^50.6 ops.
+MAX_FIELD = {"bytes": 2**48, "ops": 2**56}
+# The most a program's bytes fields (alloc, load, send, recv), and its ops fields, add up to: the
+# sums of live SRAM, traffic and work the verifier and the simulator form stay within int64.
+MAX_PROGRAM_TOTAL = 2**62
+_TOTAL_CHUNK = 2**14  # values summed exactly in int64 at a time (each at most 2^48)
 
 # Per opcode and operand slot (-2: no such operand): the kind it takes; whether it reads.
 _SLOTS = max(len(op.operands) for op in OPCODES)
@@ -128,6 +140,9 @@ class _ProgramCheck:
         self.bad = np.zeros(n, dtype=bool)
         self._operands(inst, np.arange(len(bflat)) - bat[inst], bflat, code, nbuf)
         self._fields(aflat, aat, code)
+        self.total_problem: dict[int, str] = {}
+        for name in MAX_FIELD:
+            self._total(name, aflat, aat, code)
         self._tokens(code, bflat, bat)
         self.bad &= self.shaped
 
@@ -172,6 +187,9 @@ class _ProgramCheck:
             for name in _NOT_NEGATIVE:
                 if name in values:
                     bad |= values[name] < 0
+            for name, high in MAX_FIELD.items():
+                if name in values:
+                    bad |= values[name] > high
             if "slice" in values:
                 bad |= values["slice"] >= values["of"]
             machine = self.machine
@@ -184,6 +202,35 @@ class _ProgramCheck:
                     if machine is not None:
                         bad |= peer >= machine.chiplets
             self.bad[at[bad]] = True
+
+    def _total(self, name: str, aflat, aat, code) -> None:
+        """Flag the instruction at which the program's `name` fields (each within its range;
+        the others count 0) first add up to more than MAX_PROGRAM_TOTAL, summed exactly."""
+        rows, values = [], []
+        for opcode in OPCODES:
+            if name in opcode.fields:
+                at = np.flatnonzero((code == opcode.code) & self.shaped)
+                rows.append(at)
+                values.append(aflat[aat[at] + opcode.fields.index(name)])
+        rows, values = np.concatenate(rows), np.concatenate(values)
+        order = np.argsort(rows, kind="stable")
+        rows, values = rows[order], values[order]
+        values = np.where((values > 0) & (values <= MAX_FIELD[name]), values, 0)
+        if len(values) * MAX_FIELD[name] <= MAX_PROGRAM_TOTAL:
+            return
+        carry = 0
+        for start in range(0, len(values), _TOTAL_CHUNK):
+            sums = np.cumsum(values[start : start + _TOTAL_CHUNK])
+            over = np.flatnonzero(sums > MAX_PROGRAM_TOTAL - carry)
+            if len(over):
+                i = int(rows[start + int(over[0])])
+                self.total_problem[i] = (
+                    f"the program's {name} fields add up to more than {MAX_PROGRAM_TOTAL} "
+                    f"(2^62) here"
+                )
+                self.bad[i] = True
+                return
+            carry += int(sums[-1])
 
     def _tokens(self, code, bflat, bat) -> None:
         """Token lists, each distinct list (and list in a buffer) judged once."""
@@ -256,7 +303,7 @@ class _ProgramCheck:
         if problem is None and opcode.tokens:
             problem = _token_list_problem(program.tokens[i], opcode.mnemonic, required=True)
             problem = problem or _rows_problem(program, opcode, bufs, program.tokens[i])
-        return problem
+        return problem or self.total_problem.get(i)
 
     def _operand_problem(self, i, opcode, bufs) -> str | None:
         program = self.program
@@ -288,6 +335,10 @@ def _field_problem(opcode, args, chiplet: int, machine: Machine | None) -> str |
     for name in _NOT_NEGATIVE:
         if name in values and values[name] < 0:
             return f"{name} must be >= 0, got {values[name]}"
+    for name, high in MAX_FIELD.items():
+        if name in values and values[name] > high:
+            exponent = high.bit_length() - 1
+            return f"{name} must be at most {high} (2^{exponent}), got {values[name]}"
     if "slice" in values and values["slice"] >= values["of"]:
         return f"slice {values['slice']} is outside 0..{values['of'] - 1}"
     if machine is not None and "channel" in values and values["channel"] >= machine.channels:
@@ -495,6 +546,8 @@ def pair_transfers(
 
 
 __all__ = [
+    "MAX_FIELD",
+    "MAX_PROGRAM_TOTAL",
     "Machine",
     "Violation",
     "module_violations",

@@ -222,15 +222,14 @@ class FsedpOptMain(xDSLOptMain):
             decode_utf8(raw, self.get_input_name())
             if self.args.define:
                 return self.parse_moe_with_overrides(raw, file_extension)
-            if (self.args.frontend or file_extension) != "moe":
-                from fsedp_compiler.frontend import check_mlir_nesting
+            if (self.args.frontend or file_extension) == "moe":
+                return super().parse_chunk(io.BytesIO(raw), file_extension, start_offset)
+            from fsedp_compiler.frontend import check_limits, check_mlir_nesting, parse_mlir
 
-                check_mlir_nesting(raw, self.get_input_name())
-            module = super().parse_chunk(io.BytesIO(raw), file_extension, start_offset)
-            if module is not None and (self.args.frontend or file_extension) != "moe":
-                from fsedp_compiler.frontend import check_limits
-
-                check_limits(module, self.get_input_name())  # the .moe front end checks its own
+            name = self.get_input_name()
+            check_mlir_nesting(raw, name)
+            module = parse_mlir(self.ctx, raw.decode(), name, not self.args.no_implicit_module)
+            check_limits(module, name)  # the .moe front end checks its own
             return module
         except FsedpError as error:
             # --split-input-file hands the front end one chunk; report lines of the whole file.

@@ -144,11 +144,20 @@ def _report_other(error: BaseException) -> int:
 
 
 def format_parse_error(error) -> str:
-    """xDSL's parse error as ours: `file:line:col: error: message`, the line and a caret."""
-    context = error.span.print_with_context().splitlines()[1:]  # [0] is the location
-    return "\n".join(
-        [f"{error.span.get_location()}: error: {error.msg}", *map(_shortened, context)]
-    )
+    """xDSL's parse error as ours: `file:line:col: error: message`, the line and carets under
+    the span. Lines are counted as everywhere else (`errors.position`: `\n`, `\r\n` or `\r`
+    ends one); xDSL's own location counts `\n` only."""
+    from fsedp_compiler.errors import position
+
+    span = error.span
+    text = span.input.content
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    line, column, source = position(text, min(span.start, len(text)))
+    width = max(1, min(span.end - span.start, len(source) - column + 1))
+    where = f"{span.input.name}:{line}:{column}"
+    caret = " " * (column - 1) + "^" * width
+    return "\n".join([f"{where}: error: {error.msg}", _shortened(source), _shortened(caret)])
 
 
 def format_diagnostic(error: Exception, context_lines: int = 3) -> str:

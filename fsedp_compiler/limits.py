@@ -6,6 +6,8 @@ are far above every model and machine of the study (docs/design.md §5-6) and ch
 at the limit still compiles and simulates on a workstation; nothing is clamped or rounded.
 """
 
+from dialects.cisa_rules import MAX_FIELD as _CISA_FIELD
+from dialects.cisa_rules import MAX_PROGRAM_TOTAL as _CISA_PROGRAM_TOTAL
 from dialects.machine import GBPS_RANGE
 from dialects.machine import SYSTEM_FIELDS as _SYSTEM
 
@@ -84,4 +86,12 @@ MAX_INSTRUCTIONS = 2**24
 # slices over all experts of a layer: 256K. The plan passes take about 20 us per slice, so the
 # limit bounds planning to a few seconds; DeepSeek-V3 at 1024 tokens has 256 experts x 16.
 MAX_SLICES = 2**18
+# fields of one instruction, and their sums over a program: the ranges are the program rules'
+# (dialects/cisa_rules.py, MAX_FIELD and MAX_PROGRAM_TOTAL), read here. A bytes field is at most
+# 2^48 (a whole expert at the model limits is about 2^36.6 B), an ops field at most 2^56 (a
+# gemm on that expert for 65536 tokens is about 2^50.6), and a program's bytes fields, and its
+# ops fields, add up to at most 2^62, so the live-SRAM, traffic and work sums stay in int64.
+MAX_INSTRUCTION_BYTES = _CISA_FIELD["bytes"]
+MAX_INSTRUCTION_OPS = _CISA_FIELD["ops"]
+MAX_PROGRAM_TOTAL = _CISA_PROGRAM_TOTAL
 SIMULATOR_BYTES_PER_INSTRUCTION = 640

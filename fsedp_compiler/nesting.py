@@ -16,7 +16,7 @@ import numpy as np
 _BLOCK = 1 << 24  # bytes measured at a time
 
 JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-MLIR_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')
+MLIR_STRING = re.compile(rb'"(?:[^"\\\n\r]|\\[^\n\r])*"')
 
 
 def first_too_deep(
@@ -57,8 +57,8 @@ def _skipped(data: bytes, string: re.Pattern[bytes], comments: bool) -> tuple[np
         if comment < position:
             comment = _find(data, b"//", position)
         if comment < end and comment < quote:
-            low, stop = comment, data.find(b"\n", comment)
-            stop = end if stop < 0 else stop
+            # a comment ends with its line, at \n or \r (README: Errors)
+            low, stop = comment, min(_find(data, b"\n", comment), _find(data, b"\r", comment))
         elif quote < end:
             match = string.match(data, quote)
             low, stop = quote, match.end() if match else end  # unterminated: the parser says so

@@ -7,18 +7,23 @@ subclass and add a factory to `get_all_passes` below.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.ir import Dialect
+from xdsl.ir import Attribute, Dialect
 from xdsl.passes import ModulePass
 from xdsl.utils.frontend import Frontend
 from xdsl.utils.target import Target
 
 
 def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
-    """Our dialects plus the upstream ones our IR uses (builtin, func, arith)."""
+    """Our dialects plus the upstream ones our IR uses (builtin, func, arith). Every parser
+    then reads a dense literal's type before its values (`dense_type_problem`)."""
+    from dialects.xdsl_internals import guard_dense_literals
+
+    guard_dense_literals(dense_type_problem)
 
     def get_builtin():
         from xdsl.dialects.builtin import Builtin
@@ -58,6 +63,27 @@ def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
         "chiplet": get_chiplet,
         "cisa": get_cisa,
     }
+
+
+def dense_type_problem(type: Attribute) -> str | None:
+    """Why a `dense<...>` literal of this type is refused before its values are read: larger
+    than a routing may be (the only dense tensor of our IR; README: Limits). None if fine."""
+    from fsedp_compiler import limits
+
+    get_shape = getattr(type, "get_shape", None)
+    shape = tuple(get_shape()) if get_shape is not None else ()
+    if any(dim < 0 for dim in shape):
+        return None  # a dynamic shape: xDSL refuses it
+    count = math.prod(shape)
+    tokens = shape[0] if len(shape) == 2 else 0
+    if count > limits.MAX_ROUTED_IDS or tokens > limits.MAX_TOKENS:
+        dims = "x".join(map(str, shape))
+        return (
+            f"a dense tensor of shape {dims} ({count} elements) is larger than a routing may "
+            f"be: at most {limits.MAX_TOKENS} tokens and {limits.MAX_ROUTED_IDS} expert ids "
+            "per layer (README: Limits)"
+        )
+    return None
 
 
 def context() -> Context:

@@ -207,7 +207,7 @@ def read_module(path: str, overrides: Sequence = (), frontend: str | None = None
     """Parse `.moe` or MLIR text into a verified module: the format by `frontend` (-f) or the
     file's extension; `-` reads standard input (MLIR unless `frontend` says otherwise).
     `overrides` (`overrides.Override`, from -D) set fields of a `.moe` input."""
-    from fsedp_compiler.frontend import check_limits, check_mlir_nesting
+    from fsedp_compiler.frontend import check_limits, check_mlir_nesting, parse_mlir
 
     file_format = input_format(path, frontend)
     raw = read_input(path, file_format)
@@ -223,13 +223,11 @@ def read_module(path: str, overrides: Sequence = (), frontend: str | None = None
 
         module = MoeFrontend(overrides=tuple(overrides)).parse(Context(), io.BytesIO(raw), name)
     else:
-        from xdsl.parser import Parser
-
         from fsedp_compiler import registry
 
         text = decode_utf8(raw, name)
         check_mlir_nesting(raw, name)
-        module = Parser(registry.context(), text, name).parse_module()
+        module = parse_mlir(registry.context(), text, name)
         check_limits(module, name)
     module.verify()
     return module

@@ -397,6 +397,42 @@ def expert_chiplet_tokens(layer: Layer, owners: Sequence[int]) -> dict[int, list
     return result
 
 
+def check_plan(module: ModuleOp, layer: Layer, who: str) -> None:
+    """Refuse plan ops that do not fit the layer (the dialect's verifiers check what each op
+    says on its own and against the mesh): a pass reading a plan written or edited by hand
+    says which op is wrong instead of failing inside."""
+    partition = find_op(module, PartitionOp)
+    if partition is not None and len(partition.owners) != layer.tokens:
+        raise FsedpError(
+            f"{who}: chiplet.partition lists owners of {len(partition.owners)} tokens; the "
+            f"layer has {layer.tokens}"
+        )
+    used, seen = set(layer.used_experts), set()
+    for op in find_ops(module, ExpertOp):
+        e = op.expert.value.data
+        if e not in used:
+            raise FsedpError(
+                f"{who}: chiplet.expert {e} is not an expert any token of the layer uses "
+                f"(routed 0..{layer.experts - 1}, shared after them)"
+            )
+        if e in seen:
+            raise FsedpError(f"{who}: chiplet.expert {e} is given twice")
+        seen.add(e)
+    homes = expert_homes(module)
+    if homes is not None and len(homes) != layer.experts:
+        raise FsedpError(
+            f"{who}: chiplet.placement lists homes of {len(homes)} experts; the layer has "
+            f"{layer.experts} routed experts"
+        )
+    for op in find_ops(module, DispatchOp):
+        outside = [t for t in op.tokens.get_values() if not 0 <= t < layer.tokens]
+        if outside:
+            raise FsedpError(
+                f"{who}: chiplet.dispatch from {op.src.value.data} to {op.dst.value.data} "
+                f"lists token {outside[0]}; the layer has tokens 0..{layer.tokens - 1}"
+            )
+
+
 def expert_homes(module: ModuleOp) -> tuple[int, ...] | None:
     """`homes[e]` of every routed expert under expert parallelism (`place-experts`), or None."""
     placement = find_op(module, PlacementOp)

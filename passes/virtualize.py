@@ -162,13 +162,7 @@ class VirtualizePass(FsedpPass):
                     f"{layer.expert_name(expert.expert.value.data)} has no DDR channels; "
                     "run distribute-slices first"
                 )
-            for channel in channels:
-                if not 0 <= channel < len(ddr):
-                    raise self.error(
-                        f"{layer.expert_name(expert.expert.value.data)} is assigned to DDR "
-                        f"channel {channel}, but the system has {len(ddr)} channels "
-                        f"(0..{len(ddr) - 1})"
-                    )
+            # a channel the system lacks is the chiplet.expert verifier's to report
 
     def _trajectories(self, layer: Layer, experts: list[ExpertOp]) -> tuple[set[int], int]:
         """The chiplets that hold weight buffers, and the deepest trajectory (forwarding steps

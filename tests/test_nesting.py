@@ -17,8 +17,8 @@ def reference(text: str, limit: int, comments: bool) -> int | None:
         c = text[i]
         if c == '"':
             j = i + 1
-            while j < len(text) and text[j] != '"' and text[j] != "\n":
-                if text[j] == "\\" and text[j + 1 : j + 2] not in ("", "\n"):
+            while j < len(text) and text[j] not in '"\n\r':
+                if text[j] == "\\" and text[j + 1 : j + 2] not in ("", "\n", "\r"):
                     j += 1  # an escaped character
                 elif text[j] == "\\":
                     break
@@ -28,8 +28,8 @@ def reference(text: str, limit: int, comments: bool) -> int | None:
             i = j + 1
             continue
         if comments and text.startswith("//", i):
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
+            ends = [e for e in (text.find("\n", i), text.find("\r", i)) if e >= 0]
+            i = min(ends, default=len(text))
             continue
         if c in "[{(":
             depth += 1
@@ -41,7 +41,7 @@ def reference(text: str, limit: int, comments: bool) -> int | None:
     return None
 
 
-TEXTS = st.text(alphabet='[]{}()"\\/\n ab', max_size=300)
+TEXTS = st.text(alphabet='[]{}()"\\/\n\r ab', max_size=300)
 
 
 @settings(max_examples=400)

@@ -50,9 +50,16 @@ def _at(program, chiplet, index, message):
 
 
 def reference_program_violations(program: Program, chiplet: int, machine) -> list[Violation]:
-    from dialects.cisa_rules import _field_problem, _rows_problem, _token_list_problem
+    from dialects.cisa_rules import (
+        MAX_FIELD,
+        MAX_PROGRAM_TOTAL,
+        _field_problem,
+        _rows_problem,
+        _token_list_problem,
+    )
 
     out = []
+    totals = dict.fromkeys(MAX_FIELD, 0)
     freed: dict[int, int] = {}
     filled = [False] * len(program.buffer_kind)
     for b, tokens in enumerate(program.buffer_tokens):
@@ -78,6 +85,11 @@ def reference_program_violations(program: Program, chiplet: int, machine) -> lis
         if problem is None and opcode.tokens:
             problem = _token_list_problem(program.tokens[i], opcode.mnemonic, required=True)
             problem = problem or _rows_problem(program, opcode, bufs, program.tokens[i])
+        for name, high in MAX_FIELD.items():
+            value = dict(zip(opcode.fields, args, strict=True)).get(name, 0)
+            before, totals[name] = totals[name], totals[name] + (value if 0 < value <= high else 0)
+            if before <= MAX_PROGRAM_TOTAL < totals[name] and problem is None:
+                problem = f"the program's {name} fields add up to more than {MAX_PROGRAM_TOTAL} (2^62) here"
         if problem:
             out.append(_at(program, chiplet, i, problem))
         if code == FREE and bufs[0] not in freed:
@@ -257,7 +269,9 @@ def corrupt(program: Program, rng: random.Random, edits: int) -> Program:
             bufs[i] = (*bufs[i][:k], rng.randrange(nbuf), *bufs[i][k + 1 :])
         elif what == 2 and args[i]:
             k = rng.randrange(len(args[i]))
-            value = rng.choice([-1, 0, 1, 2, 5, args[i][k] + 1, args[i][k] - 1, 10**6])
+            value = rng.choice(
+                [-1, 0, 1, 2, 5, args[i][k] + 1, args[i][k] - 1, 10**6, 2**48 + 1, 2**62]
+            )
             args[i] = (*args[i][:k], value, *args[i][k + 1 :])
         elif what == 3 and tokens[i]:
             tokens[i] = rng.choice(
@@ -376,3 +390,24 @@ def test_code_builder_packs_rows_in_chunks_losslessly(rows, chunk) -> None:
     assert list(program.args) == [tuple(r) for r in rows]
     assert list(program.bufs) == [tuple(r[:2]) for r in rows]
     assert Rows.of(program.args) == program.args
+
+
+def test_fields_and_a_programs_totals_are_bounded_so_no_sum_overflows() -> None:
+    from dialects.cisa_rules import MAX_FIELD, MAX_PROGRAM_TOTAL
+
+    builder = CodeBuilder()
+    builder.alloc(WEIGHT, MAX_FIELD["bytes"] + 1)
+    builder.add(END)
+    (v,) = program_violations(builder.finish(), 0)
+    assert v.index == 0 and "bytes must be at most 281474976710656 (2^48), got" in v.message
+    # 2^14 allocs of 2^48 B reach 2^62 exactly; the next one is beyond it
+    builder = CodeBuilder()
+    for _ in range(MAX_PROGRAM_TOTAL // MAX_FIELD["bytes"] + 1):
+        builder.alloc(WEIGHT, MAX_FIELD["bytes"])
+    builder.add(END)
+    program = builder.finish()
+    found = program_violations(program, 0)
+    assert [(v.index, v.message) for v in found] == [
+        (16384, "the program's bytes fields add up to more than 4611686018427387904 (2^62) here")
+    ]
+    assert reference_program_violations(program, 0, None) == found

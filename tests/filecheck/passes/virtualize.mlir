@@ -92,7 +92,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"tiny-2x2", rows 2, 
   chiplet.expert 0 slices 2 bytes 48 tokens 4 {order = array<i64: 0, 1>, channels = array<i64: 0, 5>, stops = [array<i64: 0, 1, 3>, array<i64: 3, 1, 0>]}
 }
 
-// CHECK: error: virtualize: expert 0 is assigned to DDR channel 5, but the system has 2 channels (0..1)
+// CHECK: a slice's DDR channel 5 does not exist; the system has 2 (0..1)
 
 // -----
 

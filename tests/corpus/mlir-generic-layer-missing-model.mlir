@@ -1,0 +1,6 @@
+// EXPECT: exit 1: error: property 'model' expected in operation 'moe.layer'
+// a generic moe.layer, missing model: the verifier's to report, nothing reads it before
+"builtin.module"() ({
+  "moe.layer"() <{sym_name = "layer0", routing = dense<[[0, 1], [2, 3]]> : tensor<2x2xi32>}> : () -> ()
+}) {chiplet.system = #chiplet.system<"paper-2x2", rows 2, cols 2, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608, ddr [25.6 at 0, 25.6 at 1, 25.6 at 2, 25.6 at 3], d2d_gbps 288.0, hop_latency_cycles 8, element_bytes 1, slice_buffers 12>, fsedp.routing = "inline"} : () -> ()
+

@@ -1,0 +1,1 @@
+// EXPECT: exit 1: {file}:5:10// ALSO: Operation moe.layr is not registered// the same, lines ending at \r only// xDSL's parser locates its own errorsmoe.layr @l
