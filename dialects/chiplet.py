@@ -283,12 +283,15 @@ class ExpertOp(IRDLOperation):
         if not isinstance(stops, ArrayAttr) or len(stops.data) != count:
             raise VerifyException(f"'stops' must be an array of {count} chiplet arrays")
         paths = []
+        system = system_of(self)  # once: looking it up per stop cost seconds on large plans
+        mesh = system.num_chiplets if system is not None else None
         for trajectory in stops.data:
             chiplets = trajectory.get_values() if isinstance(trajectory, DenseArrayBase) else ()
             if not chiplets or len(set(chiplets)) != len(chiplets):
                 raise VerifyException(f"a trajectory needs distinct stops, got {trajectory}")
-            for chiplet in chiplets:
-                check_chiplet(self, chiplet, "stop chiplet")
+            if min(chiplets) < 0 or (mesh is not None and max(chiplets) >= mesh):
+                for chiplet in chiplets:  # the first one out, said as everywhere else
+                    check_chiplet(self, chiplet, "stop chiplet")
             paths.append(chiplets)
         self._verify_parents(paths)
 
@@ -319,8 +322,9 @@ class ExpertOp(IRDLOperation):
                 raise VerifyException(
                     f"slice {slice_}: the entry stop {stops[0]} has parent {values[0]}, not -1"
                 )
+            position = {chiplet: k for k, chiplet in enumerate(stops)}
             for k in range(1, len(stops)):
-                if values[k] not in stops[:k]:
+                if position.get(values[k], k) >= k:  # not an earlier stop
                     raise VerifyException(
                         f"slice {slice_}: stop {stops[k]} receives from {values[k]}, which is "
                         f"not an earlier stop of its trajectory {list(stops)}"
