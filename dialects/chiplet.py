@@ -40,6 +40,7 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
     IntegerAttr,
+    IntegerType,
     ModuleOp,
     StringAttr,
 )
@@ -207,12 +208,18 @@ def _i64_array(values) -> DenseArrayBase:
     return DenseArrayBase.from_list(IntegerAttr(0, 64).type, list(values))
 
 
+# The plan's integer arrays are i64: another width (array<i65: ...>) has no values xDSL can read.
+_I64_ARRAY = DenseArrayBase.constr(IntegerType(64))
+
+
 def _array_values(op: Operation, name: str) -> tuple[int, ...] | None:
     attr = op.attributes.get(name)
-    if attr is None:
-        return None
-    if not isinstance(attr, DenseArrayBase):
-        raise VerifyException(f"'{name}' must be an array<i64: ...>, got {attr}")
+    return None if attr is None else _i64_values(attr, f"'{name}'")
+
+
+def _i64_values(attr: Attribute, what: str) -> tuple[int, ...]:
+    if not isinstance(attr, DenseArrayBase) or attr.elt_type != IntegerType(64):
+        raise VerifyException(f"{what} must be an array<i64: ...>, got {attr}")
     return attr.get_values()
 
 
@@ -223,7 +230,7 @@ class PartitionOp(IRDLOperation):
     name = "chiplet.partition"
 
     policy = prop_def(StringAttr)
-    owners = prop_def(DenseArrayBase)
+    owners = prop_def(_I64_ARRAY)
 
     assembly_format = "`policy` $policy `owners` qualified($owners) attr-dict"
 
@@ -286,7 +293,7 @@ class ExpertOp(IRDLOperation):
         system = system_of(self)  # once: looking it up per stop cost seconds on large plans
         mesh = system.num_chiplets if system is not None else None
         for trajectory in stops.data:
-            chiplets = trajectory.get_values() if isinstance(trajectory, DenseArrayBase) else ()
+            chiplets = _i64_values(trajectory, "a trajectory in 'stops'")
             if not chiplets or len(set(chiplets)) != len(chiplets):
                 raise VerifyException(f"a trajectory needs distinct stops, got {trajectory}")
             if min(chiplets) < 0 or (mesh is not None and max(chiplets) >= mesh):
@@ -313,8 +320,8 @@ class ExpertOp(IRDLOperation):
         if not isinstance(parents, ArrayAttr) or len(parents.data) != len(paths):
             raise VerifyException(f"'parents' must be an array of {len(paths)} chiplet arrays")
         for slice_, (stops, attr) in enumerate(zip(paths, parents.data, strict=True)):
-            values = attr.get_values() if isinstance(attr, DenseArrayBase) else None
-            if values is None or len(values) != len(stops):
+            values = _i64_values(attr, f"slice {slice_}: 'parents'")
+            if len(values) != len(stops):
                 raise VerifyException(
                     f"slice {slice_}: 'parents' must list {len(stops)} chiplets, one per stop"
                 )
@@ -338,7 +345,7 @@ class PlacementOp(IRDLOperation):
     name = "chiplet.placement"
 
     policy = prop_def(StringAttr)
-    homes = prop_def(DenseArrayBase)
+    homes = prop_def(_I64_ARRAY)
 
     assembly_format = "`policy` $policy `homes` qualified($homes) attr-dict"
 
@@ -361,7 +368,7 @@ class DispatchOp(IRDLOperation):
 
     src = prop_def(IntegerAttr[I64], prop_name="from")
     dst = prop_def(IntegerAttr[I64], prop_name="to")
-    tokens = prop_def(DenseArrayBase)
+    tokens = prop_def(_I64_ARRAY)
     round = opt_prop_def(IntegerAttr[I64])
 
     assembly_format = (

@@ -909,6 +909,9 @@ def parse_mlir(ctx: Context, text: str, filename: str, implicit_module: bool = T
             raise  # a program rule broken, already located (cisa.ProgramViolation)
         message = str(error)
         raise located(message, text, _culprit(message, text, parser.pos), filename) from None
+    except NotImplementedError as error:  # xDSL cannot build it: `array<i99: 1>`
+        message = f"xDSL cannot represent this value: {error}"
+        raise located(message, text, max(0, min(parser.pos, len(text) - 1)), filename) from None
 
 
 def _culprit(message: str, text: str, pos: int) -> int:

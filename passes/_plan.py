@@ -37,6 +37,7 @@ from dialects.chiplet import (
     SystemAttr,
 )
 from dialects.moe import LayerOp
+from fsedp_compiler import limits
 from fsedp_compiler.errors import FsedpError
 
 _EXPECTED = {int: "an integer", bool: "true or false", str: "a name", float: "a number"}
@@ -311,10 +312,13 @@ def replace_ops(module: ModuleOp, cls: type[Operation], new_ops: Sequence[Operat
         op.erase()
 
 
-def require_experts(module: ModuleOp, who: str) -> list[ExpertOp]:
+def require_experts(module: ModuleOp, layer: Layer, who: str) -> list[ExpertOp]:
+    """The `chiplet.expert` ops by expert id, checked against the layer (`check_plan`): every
+    pass that reads the plan reads it through here."""
     experts = sorted(find_ops(module, ExpertOp), key=lambda op: op.expert.value.data)
     if not experts:
         raise FsedpError(f"{who}: no chiplet.expert ops in the module; run shard-experts first")
+    check_plan(module, layer, who)
     return experts
 
 
@@ -418,6 +422,19 @@ def check_plan(module: ModuleOp, layer: Layer, who: str) -> None:
         if e in seen:
             raise FsedpError(f"{who}: chiplet.expert {e} is given twice")
         seen.add(e)
+        slices = op.slices.value.data
+        if slices > layer.ffn:  # a slice is at least one FFN row
+            raise FsedpError(
+                f"{who}: chiplet.expert {e} has {slices} slices; the FFN dimension is {layer.ffn}"
+            )
+    total = sum(
+        op.slices.value.data * len(expert_rounds_of(op)) for op in find_ops(module, ExpertOp)
+    )
+    if total > limits.MAX_SLICES:
+        raise FsedpError(
+            f"{who}: the plan holds {total} slices, more than the limit of {limits.MAX_SLICES} "
+            "per layer (README: Limits)"
+        )
     homes = expert_homes(module)
     if homes is not None and len(homes) != layer.experts:
         raise FsedpError(

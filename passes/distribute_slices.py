@@ -73,7 +73,7 @@ class DistributeSlicesPass(FsedpPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         layer = read_layer(op, self.name)
-        experts = require_experts(op, self.name)
+        experts = require_experts(op, layer, self.name)
         stream = load_order(experts)
         assigned = self._assign(op, layer, stream)
         channels: dict[ExpertOp, list[int]] = {e: [0] * len(slice_refs(e)) for e in experts}

@@ -69,7 +69,6 @@ from fsedp_compiler import limits
 from passes._plan import (
     FsedpPass,
     Layer,
-    check_plan,
     expert_chiplet_tokens,
     expert_homes,
     find_ops,
@@ -170,8 +169,7 @@ class LowerToCisaPass(FsedpPass):
         layer = read_layer(op, self.name)
         if any(o.name == "cisa.program" for o in op.body.block.ops):
             raise self.error("the module already holds cisa programs")
-        experts = require_experts(op, self.name)
-        check_plan(op, layer, self.name)
+        experts = require_experts(op, layer, self.name)
         owners = require_op(op, PartitionOp, self.name, "partition-tokens").owners.get_values()
         buffers = require_op(op, BuffersOp, self.name, "virtualize")
         plan = self._slice_plan(layer, experts)

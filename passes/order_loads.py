@@ -243,7 +243,7 @@ class OrderLoadsPass(FsedpPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         layer = read_layer(op, self.name)
-        experts = require_experts(op, self.name)
+        experts = require_experts(op, layer, self.name)
         positions: dict[ExpertOp, list[int]] = {e: [0] * len(slice_refs(e)) for e in experts}
         stream = slice_stream(experts, self.order, layer, op)
         for position, (expert, round_, index) in enumerate(stream):

@@ -260,7 +260,7 @@ class ScheduleTrajectoriesPass(FsedpPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         layer = read_layer(op, self.name)
-        experts = require_experts(op, self.name)
+        experts = require_experts(op, layer, self.name)
         owners = require_op(op, PartitionOp, self.name, "partition-tokens").owners.get_values()
         channels = {e.expert.value.data: int_array(e, "channels") for e in experts}
         for expert, per_slice in channels.items():

@@ -82,7 +82,7 @@ class VirtualizePass(FsedpPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         layer = read_layer(op, self.name)
-        experts = require_experts(op, self.name)
+        experts = require_experts(op, layer, self.name)
         self._check_channels(layer, experts)
         holders, depth = self._trajectories(layer, experts)
         widest = max(experts, key=lambda e: e.bytes.value.data)
