@@ -144,20 +144,17 @@ def _report_other(error: BaseException) -> int:
 
 
 def format_parse_error(error) -> str:
-    """xDSL's parse error as ours: `file:line:col: error: message`, the line and carets under
-    the span. Lines are counted as everywhere else (`errors.position`: `\n`, `\r\n` or `\r`
-    ends one); xDSL's own location counts `\n` only."""
-    from fsedp_compiler.errors import position
+    """xDSL's parse error as ours (`errors.located`): `file:line:col: error: message`, the line
+    and carets under the span, lines counted as everywhere else (`\n`, `\r\n` or `\r` ends
+    one; xDSL's own location counts `\n` only) and a long line shown around the column."""
+    from fsedp_compiler.errors import located
 
     span = error.span
     text = span.input.content
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    line, column, source = position(text, min(span.start, len(text)))
-    width = max(1, min(span.end - span.start, len(source) - column + 1))
-    where = f"{span.input.name}:{line}:{column}"
-    caret = " " * (column - 1) + "^" * width
-    return "\n".join([f"{where}: error: {error.msg}", _shortened(source), _shortened(caret)])
+    width = span.end - span.start
+    return located(error.msg, text, min(span.start, len(text)), span.input.name, width).format()
 
 
 def format_diagnostic(error: Exception, context_lines: int = 3) -> str:

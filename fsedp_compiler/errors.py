@@ -33,6 +33,7 @@ class FsedpError(DiagnosticException):
         line: int | None = None,
         column: int | None = None,
         source_line: str | None = None,
+        width: int = 1,
     ):
         super().__init__(message)
         self.message = message
@@ -40,6 +41,7 @@ class FsedpError(DiagnosticException):
         self.line = line
         self.column = column
         self.source_line = source_line
+        self.width = width  # carets under the column: the span of the text at fault
 
     def location(self) -> str:
         """'file:line:col', 'file:line', 'file' or '' depending on what is known."""
@@ -61,7 +63,7 @@ class FsedpError(DiagnosticException):
             line, column = _window(line, max(self.column - 1, 0))
             # Keep tabs so the caret lines up with the source as the terminal shows it.
             pad = "".join(c if c == "\t" else " " for c in line[:column])
-            text += f"\n{line}\n{pad}^"
+            text += f"\n{line}\n{pad}" + "^" * max(1, min(self.width, len(line) - column))
         return text
 
     def __str__(self) -> str:
@@ -93,10 +95,12 @@ def position(text: str, offset: int) -> tuple[int, int, str]:
     return len(starts) + 1, offset - start + 1, text[start : end.start() if end else len(text)]
 
 
-def located(message: str, text: str, offset: int, file: str | None = None) -> FsedpError:
-    """An FsedpError at character `offset` of `text`, with its line and a caret."""
+def located(
+    message: str, text: str, offset: int, file: str | None = None, width: int = 1
+) -> FsedpError:
+    """An FsedpError at character `offset` of `text`, with its line and `width` carets."""
     line, column, source = position(text, offset)
-    return FsedpError(message, file=file, line=line, column=column, source_line=source)
+    return FsedpError(message, file=file, line=line, column=column, source_line=source, width=width)
 
 
 def decode_utf8(raw: bytes, file: str | None = None) -> str:

@@ -411,3 +411,14 @@ def test_an_input_past_its_size_limit_is_refused_unread(tmp_path, capsys, tool) 
     code, _, err = _run(tool, [str(path)], capsys)
     assert code == EXIT_USER_ERROR
     assert f"{path}: input is larger than the limit of 64 MiB for moe text" in err
+
+
+def test_a_parse_error_far_along_a_long_line_keeps_its_caret(tmp_path, capsys) -> None:
+    path = tmp_path / "long.mlir"
+    path.write_text("builtin.module attributes {x = [" + "1, " * 200 + ' "a" : foo]}\n')
+    code, _, err = _run("opt", [str(path)], capsys)
+    assert code == EXIT_USER_ERROR
+    first, source, caret = err.splitlines()[:3]
+    assert first == f"{path}:1:638: error: ']' expected"
+    assert len(source) < 200 and source.startswith("...")  # the line around the column
+    assert source[caret.index("^")] == ":"  # under the token where ']' was due
