@@ -375,8 +375,10 @@ def compile_if_needed(
 
     programs, layers = find_ops(module)
     if programs:
-        if strategy is not None:
-            raise FsedpError(
+        if strategy is not None:  # a usage error: the caller asked for what cannot apply
+            from fsedp_compiler.cli_common import UsageError
+
+            raise UsageError(
                 "the input is already lowered to cisa programs; --strategy applies to .moe input "
                 "(or moe-level IR) only"
             )

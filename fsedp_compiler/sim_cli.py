@@ -313,8 +313,10 @@ def _check_numerics_flags(options: argparse.Namespace) -> None:
 
 
 def _check_flags_fit_input(module: ModuleOp, options: argparse.Namespace) -> None:
-    """Flags that compile (--strategy, --min-sram) given an input that is already compiled: the
-    command line is at fault, as for -D on an input that is not .moe."""
+    """Flags that do not fit the input, before any work: a numerics scale beyond the layer,
+    --min-sram (which recompiles) on an input already compiled. The command line is at fault,
+    as for -D on an input that is not .moe. (--strategy on lowered input is refused by
+    `compile_if_needed`, for every caller.)"""
     from backends.sim.program import find_ops
 
     programs, layers = find_ops(module)
@@ -323,11 +325,6 @@ def _check_flags_fit_input(module: ModuleOp, options: argparse.Namespace) -> Non
 
         for layer in layers:
             check_scale(options.numerics_scale, layer.model.hidden.data, "--numerics-scale")
-    if options.strategy is not None and programs:
-        raise UsageError(
-            "the input is already lowered to cisa programs; --strategy applies to .moe input "
-            "(or moe-level IR) only"
-        )
     if options.min_sram and (programs or not layers):
         raise UsageError(
             "--min-sram recompiles the layer at other SRAM sizes, so it needs a .moe file or "
