@@ -13,6 +13,8 @@ import warnings
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from librt.vecs import vec
+from mypy_extensions import i64
 
 from backends.sim import engine, loop_choice
 from backends.sim.program import flatten
@@ -55,9 +57,11 @@ def test_order_is_recorded_only_when_asked(flat):
 def test_event_heap_serves_time_then_push_order(pure_python, times, pops):
     """The loop's own binary heap against sorting by (time, push order), with pops between
     pushes and many equal times (ties are what first-come first-served is about)."""
+    none = vec[i64]()  # no instructions, programs or flows
     loop = (engine.loop_source().Loop if pure_python else engine.Loop)(
-        [], [], [], [], [], [], [], [], [], [], [], [], [], [], [], 1.0, False, False
-    )
+        none, none, none, none, none, none, none, [], [], [], [],  # instructions, programs
+        none, none, none, none, vec[float](), none, [], 1.0, False, False,  # flows, machine
+    )  # fmt: skip
     pending: list[tuple[float, int, int]] = []
     served, expected = [], []
     for x, time in enumerate(times):

@@ -38,16 +38,15 @@ Span = tuple[int, int, float, float, int]  # (0 engine / 1 resource, its index, 
 
 
 def packed(lists: Sequence[Sequence[int]], end: int) -> tuple[vec[i64], vec[i64]]:
-    """`lists` one after the other in one vec, each followed by `end` when `end >= 0`, and
-    the offset of each list in it (plus the total length, so list k is `at[k]:at[k + 1]`)."""
+    """`lists` one after the other in one vec, each followed by `end`, and the offset of each
+    list in it (plus the total length)."""
     items = vec[i64]()
     at = vec[i64]()
     for values in lists:
         at = append(at, len(items))
         for v in values:
             items = append(items, v)
-        if end >= 0:
-            items = append(items, end)
+        items = append(items, end)
     at = append(at, len(items))
     return items, at
 
@@ -55,27 +54,32 @@ def packed(lists: Sequence[Sequence[int]], end: int) -> tuple[vec[i64], vec[i64]
 class Loop:
     """The state of one run, as vecs indexed by instruction, program, channel or resource.
 
-    Flows, one per LOAD or SEND, are indexed by that instruction (their owner): bytes not yet
-    sent, rate, time of the last rate change, seq of the flow's valid heap entry (a reschedule
-    pushes a newer one and the older goes stale) and start time.
+    The instruction columns are the `FlatProgram`'s own vecs, read in place (only `npend`,
+    which the loop counts down, is copied). Flows, one per LOAD or SEND (`flow[i]` is
+    instruction i's flow, `flow_owner[f]` flow f's instruction), have their own index: bytes
+    not yet sent, rate, time of the last rate change, seq of the flow's valid heap entry (a
+    reschedule pushes a newer one and the older goes stale) and start time.
     """
 
     def __init__(
         self,
-        op: Sequence[int],
-        prog: Sequence[int],
-        nbytes: Sequence[int],
-        arg: Sequence[int],
-        pair: Sequence[int],
-        dep: Sequence[int],
-        dep_at: Sequence[int],
+        op: vec[i64],
+        prog: vec[i64],
+        nbytes: vec[i64],
+        arg: vec[i64],
+        pair: vec[i64],
+        dep: vec[i64],
+        dep_at: vec[i64],
         npend: Sequence[int],
         starts: list[int],
         engine_queue: list[list[int]],
         channel_queue: list[list[int]],
-        paths: list[tuple[int, ...]],
-        solo_rate: Sequence[float],
-        hop_latency: Sequence[int],
+        flow: vec[i64],
+        flow_owner: vec[i64],
+        path: vec[i64],
+        path_at: vec[i64],
+        solo_rate: vec[float],
+        hop_latency: vec[i64],
         capacity: list[float],
         ops_per_cycle: float,
         trace: bool,
@@ -84,18 +88,22 @@ class Loop:
         n: i64 = len(op)
         nprog: i64 = len(starts)
         nres: i64 = len(capacity)
-        self.op = vec[i64](op)
-        self.prog = vec[i64](prog)
-        self.nbytes = vec[i64](nbytes)
-        self.arg = vec[i64](arg)
-        self.pair = vec[i64](pair)
-        self.dep = vec[i64](dep)  # instruction i's dependents: dep[dep_at[i]:dep_at[i + 1]]
-        self.dep_at = vec[i64](dep_at)
+        nflow: i64 = len(flow_owner)
+        self.op = op
+        self.prog = prog
+        self.nbytes = nbytes
+        self.arg = arg
+        self.pair = pair
+        self.dep = dep  # instruction i's dependents: dep[dep_at[i]:dep_at[i + 1]]
+        self.dep_at = dep_at
         self.npend = vec[i64](npend)
         self.nprog = nprog
-        self.path, self.path_at = packed(paths, -1)
-        self.solo_rate = vec[float](solo_rate)  # a flow's rate while it has its resources alone
-        self.hop_latency = vec[i64](hop_latency)  # cycles from last byte leaving to arriving
+        self.flow = flow
+        self.flow_owner = flow_owner
+        self.path = path  # flow f's resources: path[path_at[f]:path_at[f + 1]]
+        self.path_at = path_at
+        self.solo_rate = solo_rate  # a flow's rate while it has its resources alone
+        self.hop_latency = hop_latency  # cycles from last byte leaving to arriving
         self.cap = vec[float](capacity)
         self.inv_rate: float = 1.0 / ops_per_cycle
         self.trace = trace
@@ -117,16 +125,16 @@ class Loop:
         self.order: list[int] = []
         self.spans: list[Span] = []
 
-        self.flow_rem = vec[float]([0.0] * n)
-        self.flow_rate = vec[float]([0.0] * n)
-        self.flow_t = vec[float]([0.0] * n)
-        self.flow_seq = vec[i64]([0] * n)
-        self.flow_start = vec[float]([0.0] * n)
-        self.res_flows: list[list[int]] = [[] for _ in range(nres)]  # owners of its flows
+        self.flow_rem = vec[float]([0.0] * nflow)
+        self.flow_rate = vec[float]([0.0] * nflow)
+        self.flow_t = vec[float]([0.0] * nflow)
+        self.flow_seq = vec[i64]([0] * nflow)
+        self.flow_start = vec[float]([0.0] * nflow)
+        self.res_flows: list[list[int]] = [[] for _ in range(nres)]  # the flows on it
         self.res_busy = vec[float]([0.0] * nres)  # cycles with at least one flow on it
         self.res_since = vec[float]([0.0] * nres)
         self.share = vec[float](capacity)  # capacity / active flows
-        self.mark = vec[bool]([False] * n)  # reschedule_around: flows already collected
+        self.mark = vec[bool]([False] * nflow)  # reschedule_around: flows already collected
 
         self.heap_time = vec[float]()
         self.heap_seq = vec[i64]()
@@ -240,12 +248,12 @@ class Loop:
             other = self.pair[i]
             if self.rdy[other]:
                 self.applied(i)
-                self.start_flow(other)
+                self.start_flow(self.flow[other])
         elif c == SEND:
             other = self.pair[i]
             if self.rdy[other]:
                 self.applied(other)
-                self.start_flow(i)
+                self.start_flow(self.flow[i])
         elif c == LOAD:
             ch = self.arg[i]
             if not self.ch_busy[ch] and self.ch_q[self.ch_ptr[ch]] == i:
@@ -278,38 +286,38 @@ class Loop:
         self.ch_busy[ch] = True
         self.ch_ptr[ch] += 1
         self.applied(i)
-        self.start_flow(i)
+        self.start_flow(self.flow[i])
 
-    def start_flow(self, owner: i64) -> None:
+    def start_flow(self, f: i64) -> None:
         now = self.now
         path = self.path
         res_flows = self.res_flows
         alone = True
-        for k in range(self.path_at[owner], self.path_at[owner + 1]):
+        for k in range(self.path_at[f], self.path_at[f + 1]):
             r = path[k]
             flows = res_flows[r]
             if flows:
                 alone = False
             else:
                 self.res_since[r] = now
-            flows.append(owner)
-        size = float(self.nbytes[owner])
-        self.flow_rem[owner] = size
-        self.flow_t[owner] = now
+            flows.append(f)
+        size = float(self.nbytes[self.flow_owner[f]])
+        self.flow_rem[f] = size
+        self.flow_t[f] = now
         if self.trace:
-            self.flow_start[owner] = now
+            self.flow_start[f] = now
         if alone:  # the common case: nothing else to reschedule
-            rate = self.solo_rate[owner]
-            self.flow_rate[owner] = rate
-            self.flow_seq[owner] = self.push(now + size / rate, FLOW_DONE, owner)
+            rate = self.solo_rate[f]
+            self.flow_rate[f] = rate
+            self.flow_seq[f] = self.push(now + size / rate, FLOW_DONE, f)
         else:
-            self.flow_rate[owner] = 0.0
-            self.reschedule_around(owner)
+            self.flow_rate[f] = 0.0
+            self.reschedule_around(f)
 
-    def reschedule_around(self, owner: i64) -> None:
-        """Give the flows on the resources of `owner`'s flow their new rates. A flow's rate
+    def reschedule_around(self, changed: i64) -> None:
+        """Give the flows on the resources of flow `changed` their new rates. A flow's rate
         depends only on the flow counts of its own resources, so only flows sharing a resource
-        with the one that started or ended can change rate."""
+        with flow `changed` (which started or ended) can change rate."""
         cap, share, res_flows, path, path_at = (
             self.cap,
             self.share,
@@ -319,7 +327,7 @@ class Loop:
         )
         mark = self.mark
         affected: list[int] = []
-        for k in range(path_at[owner], path_at[owner + 1]):
+        for k in range(path_at[changed], path_at[changed + 1]):
             r = path[k]
             flows = res_flows[r]
             count = len(flows)
@@ -346,15 +354,16 @@ class Loop:
                 self.flow_t[f] = now
                 self.flow_seq[f] = self.push(now + rem / rate, FLOW_DONE, f)
 
-    def flow_done(self, owner: i64) -> None:
+    def flow_done(self, f: i64) -> None:
         now = self.now
         path = self.path
-        first, last = self.path_at[owner], self.path_at[owner + 1]
+        owner = self.flow_owner[f]
+        first, last = self.path_at[f], self.path_at[f + 1]
         others = False
         for k in range(first, last):
             r = path[k]
             flows = self.res_flows[r]
-            flows.remove(owner)
+            flows.remove(f)
             if flows:
                 others = True
             else:
@@ -362,9 +371,9 @@ class Loop:
                 self.share[r] = self.cap[r]
         if self.trace:
             for k in range(first, last):
-                self.spans.append((1, path[k], self.flow_start[owner], now, owner))
+                self.spans.append((1, path[k], self.flow_start[f], now, owner))
         if others:
-            self.reschedule_around(owner)
+            self.reschedule_around(f)
         if self.op[owner] == LOAD:
             ch = self.arg[owner]
             self.ch_busy[ch] = False
@@ -375,7 +384,7 @@ class Loop:
         else:
             target = self.pair[owner]
             self.complete(owner)
-        latency = self.hop_latency[owner]
+        latency = self.hop_latency[f]
         if latency:
             self.push(now + float(latency), ARRIVE, target)
         else:

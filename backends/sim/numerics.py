@@ -219,7 +219,7 @@ class _Replay:
         if code == GEMM:
             self.gemm(i)
         elif code == INPUT:
-            b = f.buf[i]
+            b = f.bufs[i][0]
             values = self.act(b)
             values[:] = self.x_in[self.token_list[b]]
             self.state[b][:] = _INPUT
@@ -227,9 +227,9 @@ class _Replay:
             expert = f.field(i, "expert")
             if expert >= self.num_experts:
                 raise self.fail(i, f"expert {expert} does not exist")
-            self.slice_of[f.buf[i]] = (expert, f.field(i, "slice"), f.field(i, "of"))
+            self.slice_of[f.bufs[i][0]] = (expert, f.field(i, "slice"), f.field(i, "of"))
         elif code == RECV:
-            self.transfer(i, f.buf[f.pair[i]], f.buf[i])
+            self.transfer(i, f.bufs[f.pair[i]][0], f.bufs[i][0])
         elif code == ACC:
             src, dst = f.bufs[i]
             tokens = f.code.tokens[i]
@@ -241,7 +241,7 @@ class _Replay:
                 before == _ZERO, added, np.where(added == _ZERO, before, _PARTIAL)
             )
         elif code == OUTPUT:
-            b = f.buf[i]
+            b = f.bufs[i][0]
             values = self.act(b)
             for row, t in enumerate(self.token_list[b]):
                 if t in self.outputs:

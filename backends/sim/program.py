@@ -14,11 +14,13 @@ as is a missing machine or program.
 
 from __future__ import annotations
 
-from array import array
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from librt.vecs import vec
+from mypy_extensions import i64
 from xdsl.dialects.builtin import ModuleOp
 
 from backends.sim.machine import Machine
@@ -51,38 +53,41 @@ def _list():
     return field(default_factory=list)
 
 
+def _vec_field():
+    return field(default_factory=vec[i64])
+
+
 @dataclass
 class FlatProgram:
-    """The whole machine's instructions as columns indexed by global instruction id (compact
-    `array('q')`s where there is one integer per instruction).
+    """The whole machine's instructions as columns indexed by global instruction id, packed
+    (`vec[i64]`, the event loop's own arrays: `engine.run` hands them over without a copy).
 
-    Per instruction: `op` (opcode), `prog` (program index), `buf` (first buffer operand or -1),
-    `bufs` (all buffer operands), `nbytes` (bytes moved or allocated), `arg` (LOAD: channel;
-    SEND/RECV: peer chiplet; GEMM/ACC: ops; ALLOC/FREE: buffer kind), `deps` (earlier
-    instructions of its program it waits for, `npend` of them), `dependents` (the inverse) and
-    `pair` (the SEND/RECV partner, or -1). Per program: `chiplet`, `start` (first instruction),
-    `engine_queue` (its GEMM/ACC in program order), `visits` and `zero_token_visits`. Per channel:
-    `channel_queue` (its LOADs in seq order). Per buffer: `buf_kind`, `buf_bytes`, `buf_tokens`
-    (the act buffer's token ids). `path` holds the resources (`Machine` numbering) each LOAD and
-    SEND occupies, `solo_rate` its flow's rate when alone and `flow_latency` its hop latency
-    (all from `flows()`). `sram_ops`, `sram_delta`, `sram_weight`:
-    per program, its ALLOCs and FREEs in program order, the bytes each adds (negative for
-    FREE), and whether the buffer holds weights.
+    Per instruction: `op` (opcode), `prog` (program index), `bufs` (its buffer operands),
+    `nbytes` (bytes moved or allocated), `arg` (LOAD: channel; SEND/RECV: peer chiplet;
+    GEMM/ACC: ops; ALLOC/FREE: buffer kind), `dependents` (the later instructions of its program
+    that wait for it, as `Rows`), `pair` (the SEND/RECV partner, or -1) and `flow` (the flow of a
+    LOAD or of a SEND, or -1). `deps` (what each instruction waits for, in order) and `npend`
+    (how many) are derived on request. Per program: `chiplet`, `start` (first instruction),
+    `engine_queue` (its GEMM/ACC in program order), `visits` and `zero_token_visits`. Per
+    channel: `channel_queue` (its LOADs in seq order). Per buffer: `buf_kind`, `buf_bytes`,
+    `buf_tokens` (the act buffer's token ids). Per flow (`flows()`), in instruction order: its
+    `flow_owner` (the LOAD or SEND), `path` (the resources it occupies, `Machine` numbering, as
+    `Rows`), `solo_rate` (its rate when alone) and `flow_latency` (its hop latency).
+    `sram_ops`, `sram_delta`, `sram_weight`: per program, its ALLOCs and FREEs in program
+    order, the bytes each adds (negative for FREE), and whether the buffer holds weights.
     """
 
     machine: Machine
     chiplet: list[int] = _list()
     start: list[int] = _list()
-    op: Sequence[int] = _list()
-    prog: Sequence[int] = _list()
-    buf: Sequence[int] = _list()
-    nbytes: Sequence[int] = _list()
-    arg: Sequence[int] = _list()
+    op: vec[i64] = _vec_field()
+    prog: vec[i64] = _vec_field()
+    nbytes: vec[i64] = _vec_field()
+    arg: vec[i64] = _vec_field()
     bufs: Sequence[tuple[int, ...]] = _list()
-    deps: Sequence[tuple[int, ...]] = _list()
-    dependents: Sequence[tuple[int, ...]] = _list()
-    npend: Sequence[int] = _list()
-    pair: Sequence[int] = _list()
+    dependents: Rows = field(default_factory=lambda: Rows(vec[i64](), vec[i64]([0])))
+    pair: vec[i64] = _vec_field()
+    flow: vec[i64] = _vec_field()
     channel_queue: list[list[int]] = _list()
     engine_queue: list[list[int]] = _list()
     buf_kind: list[int] = _list()
@@ -90,9 +95,10 @@ class FlatProgram:
     buf_tokens: list[tuple[int, ...]] = _list()
     visits: list[int] = _list()
     zero_token_visits: list[int] = _list()
-    path: list[tuple[int, ...]] = _list()
-    solo_rate: Sequence[float] = _list()
-    flow_latency: Sequence[int] = _list()
+    flow_owner: vec[i64] = _vec_field()
+    path: Rows = field(default_factory=lambda: Rows(vec[i64](), vec[i64]([0])))
+    solo_rate: vec[float] = field(default_factory=vec[float])
+    flow_latency: vec[i64] = _vec_field()
     sram_ops: list[np.ndarray] = _list()
     sram_delta: list[np.ndarray] = _list()
     sram_weight: list[np.ndarray] = _list()
@@ -105,61 +111,62 @@ class FlatProgram:
     def num_instructions(self) -> int:
         return len(self.op)
 
-    def flows(self) -> tuple[list[tuple[int, ...]], Sequence[float], Sequence[int]]:
-        """Per LOAD and SEND: the resources its flow holds (a LOAD its channel, then the links
-        from the channel's chiplet; a SEND the links to the receiver), its rate when it has them
-        to itself (the slowest one's capacity) and the cycles its last byte takes to arrive
-        (`hop_latency` per link). `()`, 0.0 and 0 for other instructions."""
+    @functools.cached_property
+    def deps(self) -> Rows:
+        """What each instruction waits for, in the order of its waits (`_edges`). Derived on
+        request: only a deadlock's message reads it."""
+        ops = self.code.opcodes().astype(np.int64)
+        waiter, target = _edges(*_buffer_uses(ops, *self.code.bufs.arrays(), len(ops)))
+        return _rows(target, _starts(np.bincount(waiter, minlength=len(ops))))
+
+    @property
+    def npend(self) -> np.ndarray:
+        """How many instructions each one waits for (the times it is someone's dependent)."""
+        return np.bincount(self.dependents.arrays()[0], minlength=len(self.op))
+
+    def flows(self) -> tuple[vec[i64], Rows, vec[float], vec[i64]]:
+        """The flows, one per LOAD and per paired SEND, in instruction order: the instruction,
+        the resources its flow holds (a LOAD its channel, then the links from the channel's
+        chiplet; a SEND the links to the receiver), its rate when it has them to itself (the
+        slowest one's capacity) and the cycles its last byte takes to arrive (`hop_latency`
+        per link). One route per distinct (channel or sender, receiver)."""
         m = self.machine
         cap, hop = m.capacities(), m.hop_latency
-        n = len(self.op)
-        op, arg = np.frombuffer(self.op, dtype=np.int64), np.frombuffer(self.arg, dtype=np.int64)
+        op, arg, pair = (np.frombuffer(c, dtype=np.int64) for c in (self.op, self.arg, self.pair))
         chip = np.asarray(self.chiplet, dtype=np.int64)[np.frombuffer(self.prog, dtype=np.int64)]
-        paths = np.empty(n, dtype=object)
-        paths[:] = [()] * n
-        rates, latencies = np.zeros(n), np.zeros(n, dtype=np.int64)
-
-        def add(instructions: np.ndarray, keys: np.ndarray, route) -> None:
-            """Each instruction's flow by its key (a row), one route per distinct key."""
-            if not len(instructions):
-                return
-            unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-            found = np.empty(len(unique), dtype=object)
-            rate, latency = np.zeros(len(unique)), np.zeros(len(unique), dtype=np.int64)
-            for k, key in enumerate(unique.tolist()):
-                first, hops = route(*key)
-                path = (*first, *hops)
-                found[k] = path
-                rate[k] = min((cap[r] for r in path), default=0.0)  # to itself: no resource
-                latency[k] = hop * len(hops)
-            inverse = inverse.ravel()
-            paths[instructions] = found[inverse]
-            rates[instructions], latencies[instructions] = rate[inverse], latency[inverse]
-
-        loads = np.flatnonzero(op == LOAD)
-        add(
-            loads,
-            np.stack([arg[loads], chip[loads]], axis=1),
-            lambda channel, there: ((channel,), m.route(m.ddr_chiplets[channel], there)),
-        )
-        pair = np.frombuffer(self.pair, dtype=np.int64)
-        sends = np.flatnonzero((op == SEND) & (pair >= 0))
-        add(sends, np.stack([chip[sends], chip[pair[sends]]], axis=1),
-            lambda src, dst: ((), m.route(src, dst)))  # fmt: skip
-        return paths.tolist(), array("d", rates.tobytes()), _ints(latencies)
+        owner = np.flatnonzero((op == LOAD) | ((op == SEND) & (pair >= 0)))
+        is_load = op[owner] == LOAD
+        source = np.where(is_load, arg[owner], chip[owner])  # the channel, or the sender
+        there = np.where(is_load, chip[owner], chip[np.maximum(pair[owner], 0)])
+        keys = np.stack([is_load, source, there], axis=1).astype(np.int64)
+        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+        paths, rate = [], np.zeros(len(unique))
+        latency = np.zeros(len(unique), dtype=np.int64)
+        for k, (load, x, y) in enumerate(unique.tolist()):
+            first, hops = ((x,), m.route(m.ddr_chiplets[x], y)) if load else ((), m.route(x, y))
+            path = (*first, *hops)
+            paths.append(path)
+            rate[k] = min((cap[r] for r in path), default=0.0)  # to itself: no resource
+            latency[k] = hop * len(hops)
+        inverse = inverse.ravel()
+        unique_flat, unique_at = Rows.of(paths).arrays()
+        lengths = np.diff(unique_at)[inverse]
+        at = _starts(lengths)
+        within = np.arange(at[-1]) - np.repeat(at[:-1], lengths)
+        flat = unique_flat[np.repeat(unique_at[inverse], lengths) + within]
+        resources = Rows(_vec(flat), _vec(at))
+        return _vec(owner), resources, vec[float](rate[inverse]), _vec(latency[inverse])
 
     def traffic(self) -> tuple[list[int], list[int], list[int]]:
         """Static totals: engine ops per program, and bytes and flows per resource."""
-        ops = [0] * len(self.chiplet)
-        for p, queue in enumerate(self.engine_queue):
-            ops[p] = sum(self.arg[i] for i in queue)
+        arg = np.frombuffer(self.arg, dtype=np.int64)
+        ops = [int(arg[queue].sum()) for queue in self.engine_queue]
         nres = self.machine.num_channels + len(self.machine.links)
-        res_bytes, res_flows = [0] * nres, [0] * nres
-        for i, path in enumerate(self.path):
-            for r in path:
-                res_bytes[r] += self.nbytes[i]
-                res_flows[r] += 1
-        return ops, res_bytes, res_flows
+        flat, at = self.path.arrays()
+        moved = np.frombuffer(self.nbytes, dtype=np.int64)[np.frombuffer(self.flow_owner, np.int64)]
+        res_bytes = np.zeros(nres, dtype=np.int64)
+        np.add.at(res_bytes, flat, np.repeat(moved, np.diff(at)))
+        return ops, res_bytes.tolist(), np.bincount(flat, minlength=nres).tolist()
 
     def describe(self, i: int) -> str:
         """`instruction k (its text)`, k being its index in its program."""
@@ -225,15 +232,20 @@ def flatten(module: ModuleOp) -> FlatProgram:
     return flat
 
 
-def _ints(values: np.ndarray) -> array:
-    return array("q", values.astype(np.int64).tobytes())
+def _vec(values: np.ndarray) -> vec[i64]:
+    return vec[i64](values.astype(np.int64, copy=False))
 
 
 def _rows(values: np.ndarray, at: np.ndarray) -> Rows:
-    return Rows(_ints(values), _ints(at))
+    return Rows(_vec(values), _vec(at))
 
 
-# What each operand access does to the order of a program's instructions (`_waits`): a read
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each of rows of these lengths starts, one after the other, and the total."""
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+# What each operand access does to the order of a program's instructions (`_edges`): a read
 # waits for the buffer's last writer; a write or update also for the readers since, and becomes
 # the last writer; a release (free) waits like a write and records nothing; a define (alloc)
 # neither waits nor records.
@@ -245,16 +257,19 @@ for _op in OPCODES:
 
 
 def _build(machine: Machine, code: ModuleCode) -> FlatProgram:
-    """The engine's columns from well-formed programs (the rules have been checked)."""
+    """The engine's columns from well-formed programs (the rules have been checked). Each
+    column is made a vec as soon as it is complete, and read through a view of it after."""
     ops = code.opcodes().astype(np.int64)
     n = len(ops)
     bflat, bat = code.bufs.arrays()
+    dependents = _dependents(ops, bflat, bat, n)  # the most temporary memory: before the rest
     aflat, aat = code.args.arrays()
     lengths = [len(span) for span in code.spans.values()]
     prog = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    buf = np.full(n, -1, dtype=np.int64)  # the first buffer operand
     has_buf = np.diff(bat) > 0
-    buf = np.full(n, -1, dtype=np.int64)
     buf[has_buf] = bflat[bat[:-1][has_buf]]
+    del has_buf
     kind = np.asarray(code.buffer_kind, dtype=np.int64)
     size = np.asarray(code.buffer_bytes, dtype=np.int64)
     nbytes, arg = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
@@ -263,24 +278,21 @@ def _build(machine: Machine, code: ModuleCode) -> FlatProgram:
     nbytes[memory] = size[buf[memory]]
     moves = (ops == LOAD) | (ops == SEND) | (ops == RECV)  # channel/to/from, _, bytes
     arg[moves], nbytes[moves] = aflat[aat[:-1][moves]], aflat[aat[:-1][moves] + 2]
+    del moves
     engine = np.isin(ops, [o.code for o in OPCODES if o.unit == ENGINE])
     arg[engine] = aflat[aat[1:][engine] - 1]  # ops, the last field
     starts = [span.start for span in code.spans.values()]
-    deps, dependents, npend = _waits(ops, bflat, bat, n)
     f = FlatProgram(
         machine=machine,
         chiplet=list(code.spans),
         start=starts,
-        op=_ints(ops),
-        prog=_ints(prog),
-        buf=_ints(buf),
-        nbytes=_ints(nbytes),
-        arg=_ints(arg),
+        op=_vec(ops),
+        prog=_vec(prog),
+        nbytes=_vec(nbytes),
+        arg=_vec(arg),
         bufs=code.bufs,
-        deps=deps,
         dependents=dependents,
-        npend=_ints(npend),
-        pair=_ints(transfer_partners(code)),
+        pair=_vec(transfer_partners(code)),
         channel_queue=_channel_queues(code, ops, machine.num_channels),
         engine_queue=_per_program(np.flatnonzero(engine), prog, len(lengths)),
         buf_kind=code.buffer_kind,
@@ -288,15 +300,22 @@ def _build(machine: Machine, code: ModuleCode) -> FlatProgram:
         buf_tokens=code.buffer_tokens,
         code=code,
     )
+    del engine, arg
     f.visits, f.zero_token_visits = _visits(ops, bflat, bat, kind, prog, len(lengths))
     sram_ops = np.flatnonzero(memory)
+    del memory, ops, prog
     weight = kind[buf[sram_ops]] == WEIGHT
-    delta = np.where(ops[sram_ops] == ALLOC, nbytes[sram_ops], -nbytes[sram_ops])
+    is_alloc = np.frombuffer(f.op, dtype=np.int64)[sram_ops] == ALLOC
+    delta = np.where(is_alloc, nbytes[sram_ops], -nbytes[sram_ops])
     cuts = np.searchsorted(sram_ops, starts[1:])
     f.sram_ops = np.split(sram_ops, cuts)
     f.sram_delta = np.split(delta, cuts)
     f.sram_weight = np.split(weight, cuts)
-    f.path, f.solo_rate, f.flow_latency = f.flows()
+    del buf, nbytes
+    f.flow_owner, f.path, f.solo_rate, f.flow_latency = f.flows()
+    flow = np.full(n, -1, dtype=np.int64)
+    flow[np.frombuffer(f.flow_owner, dtype=np.int64)] = np.arange(len(f.flow_owner))
+    f.flow = _vec(flow)
     return f
 
 
@@ -314,18 +333,14 @@ def _channel_queues(code: ModuleCode, ops: np.ndarray, channels: int) -> list[li
     return [part.tolist() for part in np.split(loads[order], cuts)]
 
 
-def _waits(ops: np.ndarray, bflat: np.ndarray, bat: np.ndarray, n: int):
-    """What each instruction waits for, by how it uses its buffers (`_ACCESS`), as `Rows`:
-    for each operand in order, a read gives the buffer's last writer before the instruction,
-    a write (or free) the reads since that writer, in order, then the writer. Also each
-    instruction's dependents (in instruction order) and how many it waits for."""
+def _dependents(ops: np.ndarray, bflat: np.ndarray, bat: np.ndarray, n: int) -> Rows:
+    """Each instruction's dependents: the later instructions of its program that wait for it
+    (`_edges`), in instruction order."""
     waiter, target = _edges(*_buffer_uses(ops, bflat, bat, n))
-    npend = np.bincount(waiter, minlength=n)
-    deps = _rows(target, np.concatenate([[0], np.cumsum(npend)]))
+    count = np.bincount(target, minlength=n)
     order = np.argsort(target.astype(np.int64) * n + waiter, kind="stable")
-    count_by_target = np.bincount(target, minlength=n)
-    dependents = _rows(waiter[order], np.concatenate([[0], np.cumsum(count_by_target)]))
-    return deps, dependents, npend
+    del target
+    return _rows(waiter[order], _starts(count))
 
 
 def _buffer_uses(ops: np.ndarray, bflat: np.ndarray, bat: np.ndarray, n: int):
@@ -345,7 +360,9 @@ def _buffer_uses(ops: np.ndarray, bflat: np.ndarray, bat: np.ndarray, n: int):
 
 
 def _edges(inst, slot, access, b) -> tuple[np.ndarray, np.ndarray]:
-    """(waiting instruction, what it waits for) pairs in the order of each one's waits."""
+    """(waiting instruction, what it waits for) pairs in the order of each one's waits: for
+    each operand in order, a read gives the buffer's last writer before the instruction, a
+    write (or free) the reads since that writer, in order, then the writer."""
     m = len(inst)
     pos = np.arange(m, dtype=np.int32)
     buffer_start = run_starts(b).astype(np.int32)

@@ -29,7 +29,6 @@ import numpy as np
 
 from backends.sim.engine import RunResult
 from backends.sim.program import FlatProgram
-from dialects.cisa_opcodes import LOAD
 from fsedp_compiler.record import format_options
 
 REPORT_SCHEMA = "fsedp-sim-report/1"
@@ -156,10 +155,7 @@ def build_report(
         sum(c["compute_utilization"] for c in chiplets) / len(chiplets)
     )
     report["peak_sram_bytes"] = max(result.sram_peak)
-    loads = [0] * channels
-    for i in range(flat.num_instructions):
-        if flat.op[i] == LOAD:
-            loads[flat.arg[i]] += 1
+    loads = [len(queue) for queue in flat.channel_queue]
     report["ddr"] = {
         "bytes": sum(res_bytes[:channels]),
         "channels": [
