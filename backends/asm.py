@@ -101,7 +101,7 @@ class _Writer:
             return self._slice(buf)
         return f"tokens {token_ranges(self.code.buffer_tokens[buf])}"
 
-    def line(self, g: int) -> str:  # noqa: C901 - one case per instruction
+    def line(self, g: int, index: int) -> str:  # noqa: C901 - one case per instruction
         code = self.code
         opcode, bufs = code.code[g], code.bufs[g]
         p = dict(zip(OPCODES[opcode].fields, code.args[g], strict=True))
@@ -134,12 +134,13 @@ class _Writer:
             comment = self._about(bufs[0])
         else:
             operands, comment = "", ""
-        text = f"{code.index[g]:6d}  {kind:<11}{operands}".rstrip()
+        text = f"{index:6d}  {kind:<11}{operands}".rstrip()
         return f"{text:<48} ; {comment}" if comment else text
 
     def program(self, chiplet: int, header: list[str]) -> str:
         lines = [*header, f".program chiplet{chiplet} chiplet {chiplet}"]
-        lines.extend(self.line(g) for g in self.code.spans[chiplet])
+        span = self.code.spans[chiplet]
+        lines.extend(self.line(g, g - span.start) for g in span)
         return "\n".join(lines) + "\n"
 
 

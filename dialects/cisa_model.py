@@ -24,7 +24,9 @@ reader (`ProgramReader`) takes any names.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import functools
 import re
 from array import array
 from collections.abc import Iterator, Sequence
@@ -155,14 +157,19 @@ def run_starts(keys: np.ndarray) -> np.ndarray:
 
 class Rows(Sequence[tuple[int, ...]]):
     """Rows of integers of varying length, stored one after the other: `flat` holds the values,
-    `at` where each row starts (and, last, where the last one ends). Row i is a tuple. Compact
-    (a few bytes per value, not a Python object per row) and readable as numpy columns without
-    a copy (`arrays`), which is how the rules and the simulator read a million instructions."""
+    `at` where each row starts (and, last, where the last one ends), so row i is
+    `flat[at[i]:at[i + 1]]`, as a tuple, each value plus `shift`. Compact (a few bytes per
+    value, not a Python object per row) and readable as numpy columns (`arrays`), which is how
+    the rules and the simulator read a million instructions.
 
-    __slots__ = ("flat", "at", "_hash")
+    Rows can be a window on a larger store (`window`): `at` then need not start at 0, and
+    `shift` says what to add to the stored values. A module's programs are windows on the
+    module's store (`ModuleCode.of`), so their instructions are held once."""
 
-    def __init__(self, flat: array, at: array) -> None:
-        self.flat, self.at = flat, at
+    __slots__ = ("flat", "at", "shift", "_hash")
+
+    def __init__(self, flat, at, shift: int = 0) -> None:
+        self.flat, self.at, self.shift = flat, at, shift  # flat, at: packed int64 buffers
         self._hash: int | None = None
 
     @classmethod
@@ -170,6 +177,10 @@ class Rows(Sequence[tuple[int, ...]]):
         at = array("q", [0])
         at.fromlist(list(accumulate(map(len, rows))))
         return cls(array("q", list(chain.from_iterable(rows))), at)
+
+    def window(self, first: int, stop: int, shift: int = 0) -> Rows:
+        """Rows first..stop-1 of these, sharing their store, values plus `shift`."""
+        return Rows(self.flat, memoryview(self.at)[first : stop + 1], self.shift + shift)
 
     def __len__(self) -> int:
         return len(self.at) - 1
@@ -180,35 +191,52 @@ class Rows(Sequence[tuple[int, ...]]):
         at = self.at
         if i < 0:
             i += len(at) - 1
-        return tuple(self.flat[at[i] : at[i + 1]])
+        row = self.flat[at[i] : at[i + 1]]
+        return tuple(v + self.shift for v in row) if self.shift else tuple(row)
 
     def __iter__(self) -> Iterator[tuple[int, ...]]:
-        flat, at = self.flat, self.at
-        for i in range(len(at) - 1):
-            yield tuple(flat[at[i] : at[i + 1]])
+        for i in range(len(self)):
+            yield self[i]
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Rows) and self.at == other.at and self.flat == other.flat
+        if not isinstance(other, Rows):
+            return False
+        (flat, at), (other_flat, other_at) = self.arrays(), other.arrays()
+        return np.array_equal(at, other_at) and np.array_equal(flat, other_flat)
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._hash = hash((self.flat.tobytes(), self.at.tobytes()))
+            flat, at = self.arrays()
+            self._hash = hash((flat.tobytes(), at.tobytes()))
         return self._hash
 
     def __repr__(self) -> str:
         return f"Rows({list(self)!r})"
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """`flat` and `at` as int64 arrays (views, no copy)."""
+        """The values and where each row starts in them (from 0), as int64 arrays: views, no
+        copy, for Rows that are not a window (a window's are computed)."""
+        flat, at = self._stored()
+        first, stop = (int(at[0]), int(at[-1])) if len(at) else (0, 0)
+        values = flat[first:stop] + self.shift if self.shift else flat[first:stop]
+        return values, at - first if first else at
+
+    def _stored(self) -> tuple[np.ndarray, np.ndarray]:
         return np.frombuffer(self.flat, dtype=np.int64), np.frombuffer(self.at, dtype=np.int64)
 
     def lengths(self) -> np.ndarray:
-        return np.diff(np.frombuffer(self.at, dtype=np.int64))
+        return np.diff(self._stored()[1])
+
+    def keep_in(self, window: Rows) -> None:
+        """Hold these rows in `window` (the same rows, on a larger store) from now on, and let
+        go of their own store."""
+        assert len(window) == len(self)
+        self.flat, self.at, self.shift = window.flat, window.at, window.shift
 
     def column(self, rows: np.ndarray, k: int) -> np.ndarray:
         """Item k of each of `rows` (each of which has more than k items)."""
-        flat, at = self.arrays()
-        return flat[at[rows] + k]
+        flat, at = self._stored()
+        return flat[at[rows] + k] + self.shift
 
     @classmethod
     def concat(cls, parts: Sequence[Rows], shifts: Sequence[int] | None = None) -> Rows:
@@ -220,7 +248,14 @@ class Rows(Sequence[tuple[int, ...]]):
             ats.append(at[1:] + total)
             total += len(flat)
         flat = np.concatenate(flats) if flats else np.zeros(0, dtype=np.int64)
-        return cls(array("q", flat.tobytes()), array("q", np.concatenate(ats).tobytes()))
+        return cls(_packed(flat), _packed(np.concatenate(ats)))
+
+
+def _packed(values: np.ndarray) -> array:
+    """An int64 array as a compact `array('q')` (copied once, no bytes object between)."""
+    out = array("q")
+    out.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.int64)).cast("B"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -506,17 +541,17 @@ class ProgramReader:
 class ModuleCode:
     """Every program of a module, one after the other in chiplet order, indexed by `gid` (the
     instruction's position among all of them), buffers numbered across the module (a program's
-    buffer b is `first_buffer[chiplet] + b`). Built once per set of programs (`of`)."""
+    buffer b is `first_buffer[chiplet] + b`). Built once per set of programs (`of`).
+
+    The instructions' buffers and fields are stored once: `bufs` and `args` hold them, and
+    each program's own `bufs` and `args` become windows on them (`Rows.window`)."""
 
     programs: dict[int, Program]
     spans: dict[int, range]  # chiplet -> the gids of its program
     first_buffer: dict[int, int]
     code: bytes
-    chiplet: np.ndarray  # per gid
-    index: np.ndarray  # position in its program
     bufs: Rows  # module-wide buffer ids
     args: Rows
-    tokens: list[tuple[int, ...] | None]
     buffer_kind: list[int]
     buffer_bytes: list[int]
     buffer_tokens: list[tuple[int, ...]]
@@ -543,30 +578,55 @@ class ModuleCode:
         spans, first_buffer = {}, {}
         start = nbuf = 0
         buffer_kind, buffer_bytes, buffer_tokens, buffer_chiplet = [], [], [], []
-        tokens: list[tuple[int, ...] | None] = []
         for chiplet, program in programs.items():
             spans[chiplet] = range(start, start + len(program))
             first_buffer[chiplet] = nbuf
             start += len(program)
             nbuf += len(program.buffer_kind)
-            tokens += program.tokens
             buffer_kind += program.buffer_kind
             buffer_bytes += program.buffer_bytes
             buffer_tokens += program.buffer_tokens
             buffer_chiplet += [chiplet] * len(program.buffer_kind)
-        lengths = [len(p) for p in programs.values()]
-        chiplet = np.repeat(np.fromiter(programs, dtype=np.int64, count=len(programs)), lengths)
-        starts = np.repeat([span.start for span in spans.values()], lengths).astype(np.int64)
         parts = list(programs.values())
+        bufs = Rows.concat([p.bufs for p in parts], list(first_buffer.values()))
+        args = Rows.concat([p.args for p in parts])
+        for (chiplet, span), part in zip(spans.items(), parts, strict=True):
+            part.bufs.keep_in(bufs.window(span.start, span.stop, -first_buffer[chiplet]))
+            part.args.keep_in(args.window(span.start, span.stop))
         return cls(
-            programs, spans, first_buffer, b"".join(p.code for p in parts), chiplet,
-            np.arange(start, dtype=np.int64) - starts,
-            Rows.concat([p.bufs for p in parts], list(first_buffer.values())),
-            Rows.concat([p.args for p in parts]), tokens, buffer_kind, buffer_bytes,
-            buffer_tokens, buffer_chiplet,
-        )  # fmt: skip
+            programs=programs,
+            spans=spans,
+            first_buffer=first_buffer,
+            code=b"".join(p.code for p in parts),
+            bufs=bufs,
+            args=args,
+            buffer_kind=buffer_kind,
+            buffer_bytes=buffer_bytes,
+            buffer_tokens=buffer_tokens,
+            buffer_chiplet=buffer_chiplet,
+        )
 
-    @property
+    @functools.cached_property
+    def _starts(self) -> list[int]:
+        return [span.start for span in self.spans.values()]
+
+    def locate(self, gid: int) -> tuple[int, int]:
+        """The chiplet of instruction `gid` and its index in that chiplet's program."""
+        k = bisect.bisect_right(self._starts, gid) - 1
+        return self.chiplets[k], gid - self._starts[k]
+
+    def locate_all(self, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`locate` for an array of gids: their chiplets and indices, as arrays."""
+        starts = np.asarray(self._starts, dtype=np.int64)
+        k = np.searchsorted(starts, gids, side="right") - 1
+        return np.asarray(self.chiplets, dtype=np.int64)[k], gids - starts[k]
+
+    @functools.cached_property
+    def tokens(self) -> Sequence[tuple[int, ...] | None]:
+        """Per gid: the tokens of a gemm or accumulate, None for other instructions."""
+        return _PerInstruction(self, "tokens")
+
+    @functools.cached_property
     def chiplets(self) -> list[int]:
         return list(self.programs)
 
@@ -577,8 +637,8 @@ class ModuleCode:
         return self.spans[chiplet].start + index
 
     def describe(self, gid: int) -> str:
-        chiplet = int(self.chiplet[gid])
-        return describe(self.programs[chiplet], int(self.index[gid]))
+        chiplet, index = self.locate(gid)
+        return describe(self.programs[chiplet], index)
 
     def gids(self, code: int) -> list[int]:
         """The instructions with that opcode, in gid order."""
@@ -593,3 +653,24 @@ class ModuleCode:
         gids = np.flatnonzero(self.opcodes() == code)
         fields = OPCODES[code].fields
         return (gids, *(self.args.column(gids, fields.index(n)) for n in names))
+
+
+class _PerInstruction(Sequence):
+    """A per-program tuple of the programs of a `ModuleCode` (e.g. their `tokens`), read by
+    gid without a module-wide copy."""
+
+    def __init__(self, code: ModuleCode, name: str) -> None:
+        self.code, self.name = code, name
+
+    def __len__(self) -> int:
+        return len(self.code.code)
+
+    def __getitem__(self, gid):  # type: ignore[override]
+        if isinstance(gid, slice):
+            return [self[g] for g in range(*gid.indices(len(self)))]
+        if gid < 0:
+            gid += len(self)
+        if not 0 <= gid < len(self):
+            raise IndexError(gid)
+        chiplet, index = self.code.locate(gid)
+        return getattr(self.code.programs[chiplet], self.name)[index]

@@ -457,8 +457,8 @@ class _Transfers:
         sends, to, send_tag, sent = _well_formed(code, SEND, "to", "tag", "bytes")
         recvs, frm, recv_tag, received = _well_formed(code, RECV, "from", "tag", "bytes")
         g = np.concatenate([sends, recvs])
-        src = np.concatenate([code.chiplet[sends], frm])
-        dst = np.concatenate([to, code.chiplet[recvs]])
+        src = np.concatenate([code.locate_all(sends)[0], frm])
+        dst = np.concatenate([to, code.locate_all(recvs)[0]])
         tag = np.concatenate([send_tag, recv_tag])
         nbytes = np.concatenate([sent, received])
         side = np.repeat([0, 1], [len(sends), len(recvs)])
@@ -475,7 +475,7 @@ class _Transfers:
         partner[g[a]], partner[g[b]] = g[b], g[a]
         problems: list[tuple[tuple[int, ...], str, int]] = []
         for k in cls._bad_pairs(code, g[a], g[b], nbytes[a] != nbytes[b]):
-            where = f"chiplet {code.chiplet[g[b[k]]]}, {code.describe(g[b[k]])}"
+            where = f"chiplet {code.locate(int(g[b[k]]))[0]}, {code.describe(int(g[b[k]]))}"
             message = _pair_message(code, int(g[a[k]]), int(g[b[k]]), where)
             problems.append(((src[a[k]], dst[a[k]], tag[a[k]], 0, rank[a[k]]), message, g[a[k]]))
         for k in np.flatnonzero(partner[g] < 0).tolist():
@@ -510,8 +510,8 @@ class _Transfers:
 
 
 def _at_gid(code: ModuleCode, gid: int, message: str) -> Violation:
-    chiplet = int(code.chiplet[gid])
-    return _at(code.programs[chiplet], chiplet, int(code.index[gid]), message)
+    chiplet, index = code.locate(int(gid))
+    return _at(code.programs[chiplet], chiplet, index, message)
 
 
 def _pair_message(code: ModuleCode, send: int, recv: int, where: str) -> str:
@@ -536,12 +536,10 @@ def pair_transfers(
     and what does not pair."""
     code = ModuleCode.of(dict(programs))
     transfers = _Transfers.of(code)
-    chiplet, index = code.chiplet.tolist(), code.index.tolist()
-    pairs = {
-        (chiplet[g], index[g]): (chiplet[p], index[p])
-        for g, p in enumerate(transfers.partner.tolist())
-        if p >= 0
-    }
+    paired = np.flatnonzero(transfers.partner >= 0)
+    ends = (code.locate_all(paired), code.locate_all(transfers.partner[paired]))
+    (chiplet, index), (peer, peer_index) = ((a.tolist(), b.tolist()) for a, b in ends)
+    pairs = {(chiplet[k], index[k]): (peer[k], peer_index[k]) for k in range(len(paired))}
     return pairs, list(transfers.violations)
 
 

@@ -119,8 +119,8 @@ class _Report:
         self.where: tuple[str, int, int] | None = None
 
     def at(self, gid: int, message: str) -> None:
-        chiplet = self.code.chiplet[gid]
-        self._locate(int(chiplet), int(gid - self.code.spans[chiplet].start))
+        chiplet, index = self.code.locate(int(gid))
+        self._locate(chiplet, index)
         self.add(f"chiplet {chiplet}, {self.code.describe(gid)}: {message}")
 
     def violation(self, violation: Violation) -> None:
@@ -205,7 +205,7 @@ def _check_memory(layer: Layer, code: ModuleCode, report: _Report) -> None:
     gids = np.flatnonzero((ops == ALLOC) | (ops == FREE))
     size = np.asarray(code.buffer_bytes, dtype=np.int64)[code.bufs.column(gids, 0)]
     delta = np.where(ops[gids] == ALLOC, size, -size)
-    chiplet = code.chiplet[gids]
+    chiplet = code.locate_all(gids)[0]
     cuts = np.flatnonzero(np.diff(chiplet)) + 1
     for part, change in zip(np.split(gids, cuts), np.split(delta, cuts), strict=True):
         live = np.cumsum(change)
@@ -327,7 +327,7 @@ def _check_coverage(layer: Layer, code: ModuleCode, report: _Report) -> None:  #
         report.at(
             int(g[k]),
             f"cuts expert {e} into {of[k]} slices, but "
-            f"chiplet {code.chiplet[first]}, {code.describe(first)} into {first_of[e]}",
+            f"chiplet {code.locate(first)[0]}, {code.describe(first)} into {first_of[e]}",
         )
     order = np.argsort(expert[~cut], kind="stable")
     kept, kept_expert = g[~cut][order], expert[~cut][order]
@@ -404,7 +404,7 @@ class _Execution:
     def _build(self) -> None:  # noqa: C901 - one pass over every instruction
         p = self.programs
         preds, pairs = self.preds, self.pairs
-        opcode, bufs, args, index = p.code, p.bufs, p.args, p.index
+        opcode, bufs, args = p.code, p.bufs, p.args
         channel_last = {(args[g][0], args[g][1]): g for g in p.gids(LOAD)}
         barriers: dict[int, list[int]] = defaultdict(list)  # k -> gid of each barrier k
         for chiplet in p.chiplets:
@@ -420,7 +420,7 @@ class _Execution:
                 code = opcode[g]
                 issue = 2 * g
                 issue_after, done_after = preds[issue], preds[issue + 1]
-                if index[g]:
+                if g != p.spans[chiplet].start:
                     issue_after.append(issue - 2)
                 done_after.append(issue)
                 if code == FREE:
@@ -458,8 +458,9 @@ class _Execution:
                         other_uses[buf].append(g)
                     else:
                         uses[buf][unit] = g
+        firsts = {span.start for span in p.spans.values()}  # no instruction issued before
         for gids in barriers.values():
-            arrivals = [2 * g - 2 for g in gids if index[g]]
+            arrivals = [2 * g - 2 for g in gids if g not in firsts]
             for g in gids:
                 preds[2 * g].extend(a for a in arrivals if a != 2 * g - 2)
 
@@ -511,15 +512,16 @@ class _Execution:
     def _chain(self, node: int, processed: bytearray) -> str:
         """What `node` waits for, followed on its own chiplet until another chiplet is involved."""
         p = self.programs
-        chiplet = p.chiplet[node >> 1]
+        chiplet = p.locate(node >> 1)[0]
         waits = []
         for _ in range(8):
             blocker = next(b for b in self.preds[node] if not processed[b])
             other = blocker >> 1
             event = "finish" if blocker & 1 else "be issued"
-            where = "" if p.chiplet[other] == chiplet else f"chiplet {p.chiplet[other]}'s "
+            elsewhere = p.locate(other)[0]
+            where = "" if elsewhere == chiplet else f"chiplet {elsewhere}'s "
             waits.append(f"{where}{p.describe(other)} to {event}")
-            if p.chiplet[other] != chiplet or not blocker & 1:
+            if elsewhere != chiplet or not blocker & 1:
                 break
             node = blocker
         return "waits for " + ", which waits for ".join(waits)
