@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +29,7 @@ from dialects.cisa_model import (
     UPDATE,
     WEIGHT,
     CodeBuilder,
+    ModuleCode,
     Program,
     Rows,
     describe,
@@ -411,3 +413,76 @@ def test_fields_and_a_programs_totals_are_bounded_so_no_sum_overflows() -> None:
         (16384, "the program's bytes fields add up to more than 4611686018427387904 (2^62) here")
     ]
     assert reference_program_violations(program, 0, None) == found
+
+
+# -- storage: one store for the programs and the module, flows by their own index -------------
+
+
+@given(rows=st.lists(st.lists(st.integers(-(2**40), 2**40), max_size=4), max_size=30),
+       cut=st.tuples(st.integers(0, 30), st.integers(0, 30)), shift=st.integers(-50, 50))  # fmt: skip
+def test_a_window_reads_its_rows_of_the_store_plus_its_shift(rows, cut, shift) -> None:
+    first, stop = sorted(min(c, len(rows)) for c in cut)
+    store = Rows.of(rows)
+    window = store.window(first, stop, shift)
+    expected = [tuple(v + shift for v in row) for row in rows[first:stop]]
+    assert list(window) == expected and len(window) == stop - first
+    assert window == Rows.of(expected) and hash(window) == hash(Rows.of(expected))
+    flat, at = window.arrays()
+    assert flat.tolist() == [v for row in expected for v in row] and at[0] == 0
+    assert window.lengths().tolist() == [len(row) for row in expected]
+    whole = [k for k, row in enumerate(expected) if row]
+    assert window.column(np.asarray(whole, dtype=np.int64), 0).tolist() == [
+        expected[k][0] for k in whole
+    ]
+    own = Rows.of(expected)
+    own.keep_in(window)
+    assert own.flat is store.flat and list(own) == expected
+
+
+def test_programs_are_windows_on_their_modules_store(compiled) -> None:
+    _, programs = compiled
+    before = {c: (list(p.bufs), list(p.args)) for c, p in programs.items()}
+    code = ModuleCode.of(programs)
+    for chiplet, program in programs.items():
+        assert program.bufs.flat is code.bufs.flat and program.args.flat is code.args.flat
+        assert (list(program.bufs), list(program.args)) == before[chiplet]
+        span, shift = code.spans[chiplet], code.first_buffer[chiplet]
+        for index, g in enumerate(span):
+            assert code.locate(g) == (chiplet, index)
+            assert code.bufs[g] == tuple(b + shift for b in program.bufs[index])
+            assert code.args[g] == program.args[index]
+            assert code.tokens[g] == program.tokens[index]
+    gids = np.arange(len(code.code))
+    chiplets, indices = code.locate_all(gids)
+    assert list(zip(chiplets.tolist(), indices.tolist(), strict=True)) == [
+        code.locate(g) for g in gids.tolist()
+    ]
+
+
+def test_flows_are_the_loads_and_paired_sends_with_their_routes(compiled) -> None:
+    strategy, _ = compiled
+    module = compile_module(workload_module("deepseek-moe-16b", 24, strategy=strategy), strategy)
+    flat = flatten(module)
+    m = flat.machine
+    owners = [i for i, c in enumerate(flat.op) if c == LOAD or (c == SEND and flat.pair[i] >= 0)]
+    assert list(flat.flow_owner) == owners
+    assert [flat.flow[i] for i in owners] == list(range(len(owners)))
+    assert sum(f >= 0 for f in flat.flow) == len(owners) + list(flat.op).count(RECV)
+    res_bytes = [0] * (m.num_channels + len(m.links))
+    for f, i in enumerate(owners):
+        here = flat.chiplet[flat.prog[i]]
+        if flat.op[i] == LOAD:
+            channel = flat.arg[i]
+            first, hops = (channel,), m.route(m.ddr_chiplets[channel], here)
+        else:
+            first, hops = (), m.route(here, flat.chiplet[flat.prog[flat.pair[i]]])
+        assert flat.path[f] == (*first, *hops)
+        assert flat.flow_latency[f] == m.hop_latency * len(hops)
+        assert flat.solo_rate[f] == min(m.capacities()[r] for r in flat.path[f])
+        assert flat.flow_target[f] == (i if flat.op[i] == LOAD else flat.pair[i])
+        assert flat.flow_bytes[f] == flat.field(i, "bytes")
+        if flat.op[i] == SEND:
+            assert flat.flow[flat.pair[i]] == f  # a recv's flow is its send's
+        for r in flat.path[f]:
+            res_bytes[r] += flat.flow_bytes[f]
+    assert flat.traffic()[1] == res_bytes

@@ -59,8 +59,8 @@ def test_event_heap_serves_time_then_push_order(pure_python, times, pops):
     pushes and many equal times (ties are what first-come first-served is about)."""
     none = vec[i64]()  # no instructions, programs or flows
     loop = (engine.loop_source().Loop if pure_python else engine.Loop)(
-        none, none, none, none, none, none, none, [], [], [], [],  # instructions, programs
-        none, none, none, none, vec[float](), none, [], 1.0, False, False,  # flows, machine
+        none, none, none, none, none, [], [], [], [],  # instructions, programs
+        none, none, none, none, none, none, vec[float](), none, [], 1.0, False, False,  # flows
     )  # fmt: skip
     pending: list[tuple[float, int, int]] = []
     served, expected = [], []

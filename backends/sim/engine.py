@@ -71,9 +71,7 @@ def run(
     loop = (loop_source().Loop if pure_python else Loop)(
         flat.op,
         flat.prog,
-        flat.nbytes,
         flat.arg,
-        flat.pair,
         flat.dependents.flat,
         flat.dependents.at,
         flat.npend,
@@ -82,6 +80,8 @@ def run(
         flat.channel_queue,
         flat.flow,
         flat.flow_owner,
+        flat.flow_target,
+        flat.flow_bytes,
         flat.path.flat,
         flat.path.at,
         flat.solo_rate,

@@ -37,7 +37,7 @@ ARRIVE: Final = 2  # a flow's last byte arrives
 Span = tuple[int, int, float, float, int]  # (0 engine / 1 resource, its index, start, end, op)
 
 
-def packed(lists: Sequence[Sequence[int]], end: int) -> tuple[vec[i64], vec[i64]]:
+def packed(lists: list[vec[i64]], end: int) -> tuple[vec[i64], vec[i64]]:
     """`lists` one after the other in one vec, each followed by `end`, and the offset of each
     list in it (plus the total length)."""
     items = vec[i64]()
@@ -55,27 +55,29 @@ class Loop:
     """The state of one run, as vecs indexed by instruction, program, channel or resource.
 
     The instruction columns are the `FlatProgram`'s own vecs, read in place (only `npend`,
-    which the loop counts down, is copied). Flows, one per LOAD or SEND (`flow[i]` is
-    instruction i's flow, `flow_owner[f]` flow f's instruction), have their own index: bytes
-    not yet sent, rate, time of the last rate change, seq of the flow's valid heap entry (a
-    reschedule pushes a newer one and the older goes stale) and start time.
+    which the loop counts down, is copied). Flows, one per LOAD and per SEND, have their own
+    index: `flow[i]` is the flow of a LOAD, a SEND or a RECV (its send's), `flow_owner[f]` its
+    LOAD or SEND, `flow_target[f]` what completes when its last byte arrives (the LOAD, or the
+    SEND's RECV). Per flow the loop keeps bytes not yet sent, rate, time of the last rate
+    change, seq of the flow's valid heap entry (a reschedule pushes a newer one and the older
+    goes stale) and start time.
     """
 
     def __init__(
         self,
         op: vec[i64],
         prog: vec[i64],
-        nbytes: vec[i64],
         arg: vec[i64],
-        pair: vec[i64],
         dep: vec[i64],
         dep_at: vec[i64],
         npend: Sequence[int],
         starts: list[int],
-        engine_queue: list[list[int]],
-        channel_queue: list[list[int]],
+        engine_queue: list[vec[i64]],
+        channel_queue: list[vec[i64]],
         flow: vec[i64],
         flow_owner: vec[i64],
+        flow_target: vec[i64],
+        flow_bytes: vec[i64],
         path: vec[i64],
         path_at: vec[i64],
         solo_rate: vec[float],
@@ -91,15 +93,15 @@ class Loop:
         nflow: i64 = len(flow_owner)
         self.op = op
         self.prog = prog
-        self.nbytes = nbytes
         self.arg = arg
-        self.pair = pair
         self.dep = dep  # instruction i's dependents: dep[dep_at[i]:dep_at[i + 1]]
         self.dep_at = dep_at
         self.npend = vec[i64](npend)
         self.nprog = nprog
         self.flow = flow
         self.flow_owner = flow_owner
+        self.flow_target = flow_target  # completes when the last byte arrives: load, or recv
+        self.flow_bytes = flow_bytes
         self.path = path  # flow f's resources: path[path_at[f]:path_at[f + 1]]
         self.path_at = path_at
         self.solo_rate = solo_rate  # a flow's rate while it has its resources alone
@@ -244,16 +246,17 @@ class Loop:
             p = self.prog[i]
             if not self.eng_busy[p] and self.eng_q[self.eng_ptr[p]] == i:
                 self.start_engine(p, i)
-        elif c == RECV:
-            other = self.pair[i]
-            if self.rdy[other]:
+        elif c == RECV:  # its flow is its send's
+            f = self.flow[i]
+            if self.rdy[self.flow_owner[f]]:
                 self.applied(i)
-                self.start_flow(self.flow[other])
+                self.start_flow(f)
         elif c == SEND:
-            other = self.pair[i]
-            if self.rdy[other]:
-                self.applied(other)
-                self.start_flow(self.flow[i])
+            f = self.flow[i]
+            recv = self.flow_target[f]
+            if self.rdy[recv]:
+                self.applied(recv)
+                self.start_flow(f)
         elif c == LOAD:
             ch = self.arg[i]
             if not self.ch_busy[ch] and self.ch_q[self.ch_ptr[ch]] == i:
@@ -301,7 +304,7 @@ class Loop:
             else:
                 self.res_since[r] = now
             flows.append(f)
-        size = float(self.nbytes[self.flow_owner[f]])
+        size = float(self.flow_bytes[f])
         self.flow_rem[f] = size
         self.flow_t[f] = now
         if self.trace:
@@ -377,13 +380,12 @@ class Loop:
         if self.op[owner] == LOAD:
             ch = self.arg[owner]
             self.ch_busy[ch] = False
-            target = owner
             head = self.ch_q[self.ch_ptr[ch]]
             if self.rdy[head]:
                 self.start_load(ch, head)
-        else:
-            target = self.pair[owner]
+        else:  # the send is done when its last byte leaves
             self.complete(owner)
+        target = self.flow_target[f]
         latency = self.hop_latency[f]
         if latency:
             self.push(now + float(latency), ARRIVE, target)

@@ -62,17 +62,19 @@ class FlatProgram:
     """The whole machine's instructions as columns indexed by global instruction id, packed
     (`vec[i64]`, the event loop's own arrays: `engine.run` hands them over without a copy).
 
-    Per instruction: `op` (opcode), `prog` (program index), `bufs` (its buffer operands),
-    `nbytes` (bytes moved or allocated), `arg` (LOAD: channel; SEND/RECV: peer chiplet;
-    GEMM/ACC: ops; ALLOC/FREE: buffer kind), `dependents` (the later instructions of its program
-    that wait for it, as `Rows`), `pair` (the SEND/RECV partner, or -1) and `flow` (the flow of a
-    LOAD or of a SEND, or -1). `deps` (what each instruction waits for, in order) and `npend`
-    (how many) are derived on request. Per program: `chiplet`, `start` (first instruction),
+    Per instruction: `op` (opcode), `prog` (program index), `bufs` (its buffer operands), `arg`
+    (LOAD: channel; SEND/RECV: peer chiplet; GEMM/ACC: ops; ALLOC/FREE: buffer kind),
+    `dependents` (the later instructions of its program that wait for it, as `Rows`) and `flow`
+    (the flow of a LOAD or a SEND, a RECV's that of its SEND, or -1). Derived on request: `pair`
+    (the SEND/RECV partner, or -1), `deps` (what each instruction waits for, in order) and
+    `npend` (how many). Per program: `chiplet`, `start` (first instruction),
     `engine_queue` (its GEMM/ACC in program order), `visits` and `zero_token_visits`. Per
     channel: `channel_queue` (its LOADs in seq order). Per buffer: `buf_kind`, `buf_bytes`,
-    `buf_tokens` (the act buffer's token ids). Per flow (`flows()`), in instruction order: its
-    `flow_owner` (the LOAD or SEND), `path` (the resources it occupies, `Machine` numbering, as
-    `Rows`), `solo_rate` (its rate when alone) and `flow_latency` (its hop latency).
+    `buf_tokens` (the act buffer's token ids). Per flow (`_flows`), in the order of their LOAD
+    or SEND: `flow_owner` (that instruction), `flow_target` (what completes when the last byte
+    arrives: the LOAD, or the SEND's RECV), `flow_bytes`, `path` (the resources it occupies,
+    `Machine` numbering, as `Rows`), `solo_rate` (its rate when alone) and `flow_latency` (its
+    hop latency).
     `sram_ops`, `sram_delta`, `sram_weight`: per program, its ALLOCs and FREEs in program
     order, the bytes each adds (negative for FREE), and whether the buffer holds weights.
     """
@@ -82,20 +84,20 @@ class FlatProgram:
     start: list[int] = _list()
     op: vec[i64] = _vec_field()
     prog: vec[i64] = _vec_field()
-    nbytes: vec[i64] = _vec_field()
     arg: vec[i64] = _vec_field()
     bufs: Sequence[tuple[int, ...]] = _list()
     dependents: Rows = field(default_factory=lambda: Rows(vec[i64](), vec[i64]([0])))
-    pair: vec[i64] = _vec_field()
     flow: vec[i64] = _vec_field()
-    channel_queue: list[list[int]] = _list()
-    engine_queue: list[list[int]] = _list()
+    channel_queue: list[vec[i64]] = _list()
+    engine_queue: list[vec[i64]] = _list()
     buf_kind: list[int] = _list()
     buf_bytes: list[int] = _list()
     buf_tokens: list[tuple[int, ...]] = _list()
     visits: list[int] = _list()
     zero_token_visits: list[int] = _list()
     flow_owner: vec[i64] = _vec_field()
+    flow_target: vec[i64] = _vec_field()
+    flow_bytes: vec[i64] = _vec_field()
     path: Rows = field(default_factory=lambda: Rows(vec[i64](), vec[i64]([0])))
     solo_rate: vec[float] = field(default_factory=vec[float])
     flow_latency: vec[i64] = _vec_field()
@@ -119,51 +121,23 @@ class FlatProgram:
         waiter, target = _edges(*_buffer_uses(ops, *self.code.bufs.arrays(), len(ops)))
         return _rows(target, _starts(np.bincount(waiter, minlength=len(ops))))
 
+    @functools.cached_property
+    def pair(self) -> np.ndarray:
+        """Per instruction: the send or recv it pairs with (the tag rule), -1 for none."""
+        return transfer_partners(self.code)
+
     @property
     def npend(self) -> np.ndarray:
         """How many instructions each one waits for (the times it is someone's dependent)."""
         return np.bincount(self.dependents.arrays()[0], minlength=len(self.op))
 
-    def flows(self) -> tuple[vec[i64], Rows, vec[float], vec[i64]]:
-        """The flows, one per LOAD and per paired SEND, in instruction order: the instruction,
-        the resources its flow holds (a LOAD its channel, then the links from the channel's
-        chiplet; a SEND the links to the receiver), its rate when it has them to itself (the
-        slowest one's capacity) and the cycles its last byte takes to arrive (`hop_latency`
-        per link). One route per distinct (channel or sender, receiver)."""
-        m = self.machine
-        cap, hop = m.capacities(), m.hop_latency
-        op, arg, pair = (np.frombuffer(c, dtype=np.int64) for c in (self.op, self.arg, self.pair))
-        chip = np.asarray(self.chiplet, dtype=np.int64)[np.frombuffer(self.prog, dtype=np.int64)]
-        owner = np.flatnonzero((op == LOAD) | ((op == SEND) & (pair >= 0)))
-        is_load = op[owner] == LOAD
-        source = np.where(is_load, arg[owner], chip[owner])  # the channel, or the sender
-        there = np.where(is_load, chip[owner], chip[np.maximum(pair[owner], 0)])
-        keys = np.stack([is_load, source, there], axis=1).astype(np.int64)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        paths, rate = [], np.zeros(len(unique))
-        latency = np.zeros(len(unique), dtype=np.int64)
-        for k, (load, x, y) in enumerate(unique.tolist()):
-            first, hops = ((x,), m.route(m.ddr_chiplets[x], y)) if load else ((), m.route(x, y))
-            path = (*first, *hops)
-            paths.append(path)
-            rate[k] = min((cap[r] for r in path), default=0.0)  # to itself: no resource
-            latency[k] = hop * len(hops)
-        inverse = inverse.ravel()
-        unique_flat, unique_at = Rows.of(paths).arrays()
-        lengths = np.diff(unique_at)[inverse]
-        at = _starts(lengths)
-        within = np.arange(at[-1]) - np.repeat(at[:-1], lengths)
-        flat = unique_flat[np.repeat(unique_at[inverse], lengths) + within]
-        resources = Rows(_vec(flat), _vec(at))
-        return _vec(owner), resources, vec[float](rate[inverse]), _vec(latency[inverse])
-
     def traffic(self) -> tuple[list[int], list[int], list[int]]:
         """Static totals: engine ops per program, and bytes and flows per resource."""
         arg = np.frombuffer(self.arg, dtype=np.int64)
-        ops = [int(arg[queue].sum()) for queue in self.engine_queue]
+        ops = [int(arg[np.frombuffer(q, dtype=np.int64)].sum()) for q in self.engine_queue]
         nres = self.machine.num_channels + len(self.machine.links)
         flat, at = self.path.arrays()
-        moved = np.frombuffer(self.nbytes, dtype=np.int64)[np.frombuffer(self.flow_owner, np.int64)]
+        moved = np.frombuffer(self.flow_bytes, dtype=np.int64)
         res_bytes = np.zeros(nres, dtype=np.int64)
         np.add.at(res_bytes, flat, np.repeat(moved, np.diff(at)))
         return ops, res_bytes.tolist(), np.bincount(flat, minlength=nres).tolist()
@@ -288,11 +262,9 @@ def _build(machine: Machine, code: ModuleCode) -> FlatProgram:
         start=starts,
         op=_vec(ops),
         prog=_vec(prog),
-        nbytes=_vec(nbytes),
         arg=_vec(arg),
         bufs=code.bufs,
         dependents=dependents,
-        pair=_vec(transfer_partners(code)),
         channel_queue=_channel_queues(code, ops, machine.num_channels),
         engine_queue=_per_program(np.flatnonzero(engine), prog, len(lengths)),
         buf_kind=code.buffer_kind,
@@ -311,26 +283,61 @@ def _build(machine: Machine, code: ModuleCode) -> FlatProgram:
     f.sram_ops = np.split(sram_ops, cuts)
     f.sram_delta = np.split(delta, cuts)
     f.sram_weight = np.split(weight, cuts)
-    del buf, nbytes
-    f.flow_owner, f.path, f.solo_rate, f.flow_latency = f.flows()
-    flow = np.full(n, -1, dtype=np.int64)
-    flow[np.frombuffer(f.flow_owner, dtype=np.int64)] = np.arange(len(f.flow_owner))
-    f.flow = _vec(flow)
+    del buf
+    _flows(f, nbytes)
     return f
 
 
-def _per_program(gids: np.ndarray, prog: np.ndarray, nprog: int) -> list[list[int]]:
+def _flows(f: FlatProgram, nbytes: np.ndarray) -> None:
+    """The flows, one per LOAD and per paired SEND, in instruction order: the instruction, what
+    completes when its last byte arrives, its bytes, the resources it holds (a LOAD its channel,
+    then the links from the channel's chiplet; a SEND the links to the receiver), its rate when
+    it has them to itself (the slowest one's capacity) and the cycles its last byte takes to
+    arrive (`hop_latency` per link); one route per distinct (channel or sender, receiver).
+    Also each instruction's flow (a RECV's is its SEND's)."""
+    m = f.machine
+    cap, hop = m.capacities(), m.hop_latency
+    op, arg, pair = np.frombuffer(f.op, np.int64), np.frombuffer(f.arg, np.int64), f.pair
+    chip = np.asarray(f.chiplet, dtype=np.int64)[np.frombuffer(f.prog, dtype=np.int64)]
+    owner = np.flatnonzero((op == LOAD) | ((op == SEND) & (pair >= 0)))
+    is_load = op[owner] == LOAD
+    target = np.where(is_load, owner, pair[owner])
+    source = np.where(is_load, arg[owner], chip[owner])  # the channel, or the sender
+    keys = np.stack([is_load, source, chip[target]], axis=1).astype(np.int64)
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    paths, rate = [], np.zeros(len(unique))
+    latency = np.zeros(len(unique), dtype=np.int64)
+    for k, (load, x, y) in enumerate(unique.tolist()):
+        first, hops = ((x,), m.route(m.ddr_chiplets[x], y)) if load else ((), m.route(x, y))
+        path = (*first, *hops)
+        paths.append(path)
+        rate[k] = min((cap[r] for r in path), default=0.0)  # to itself: no resource
+        latency[k] = hop * len(hops)
+    inverse = inverse.ravel()
+    unique_flat, unique_at = Rows.of(paths).arrays()
+    lengths = np.diff(unique_at)[inverse]
+    at = _starts(lengths)
+    within = np.arange(at[-1]) - np.repeat(at[:-1], lengths)
+    f.path = _rows(unique_flat[np.repeat(unique_at[inverse], lengths) + within], at)
+    f.flow_owner, f.flow_target, f.flow_bytes = _vec(owner), _vec(target), _vec(nbytes[owner])
+    f.solo_rate, f.flow_latency = vec[float](rate[inverse]), _vec(latency[inverse])
+    flow = np.full(len(op), -1, dtype=np.int64)
+    flow[owner] = flow[target] = np.arange(len(owner))  # a load is its own target
+    f.flow = _vec(flow)
+
+
+def _per_program(gids: np.ndarray, prog: np.ndarray, nprog: int) -> list[vec[i64]]:
     cuts = np.searchsorted(prog[gids], np.arange(1, nprog))
-    return [part.tolist() for part in np.split(gids, cuts)]
+    return [_vec(part) for part in np.split(gids, cuts)]
 
 
-def _channel_queues(code: ModuleCode, ops: np.ndarray, channels: int) -> list[list[int]]:
+def _channel_queues(code: ModuleCode, ops: np.ndarray, channels: int) -> list[vec[i64]]:
     """Each channel's loads in seq order."""
     loads = np.flatnonzero(ops == LOAD)
     channel, seq = code.args.column(loads, 0), code.args.column(loads, 1)
     order = np.lexsort((loads, seq, channel))
     cuts = np.searchsorted(channel[order], np.arange(1, channels))
-    return [part.tolist() for part in np.split(loads[order], cuts)]
+    return [_vec(part) for part in np.split(loads[order], cuts)]
 
 
 def _dependents(ops: np.ndarray, bflat: np.ndarray, bat: np.ndarray, n: int) -> Rows:
