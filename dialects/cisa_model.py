@@ -224,8 +224,10 @@ class Rows(Sequence[tuple[int, ...]]):
     def _stored(self) -> tuple[np.ndarray, np.ndarray]:
         return np.frombuffer(self.flat, dtype=np.int64), np.frombuffer(self.at, dtype=np.int64)
 
-    def lengths(self) -> np.ndarray:
-        return np.diff(self._stored()[1])
+    def lengths(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The length of every row, or of `rows` only."""
+        at = self._stored()[1]
+        return np.diff(at) if rows is None else at[rows + 1] - at[rows]
 
     def keep_in(self, window: Rows) -> None:
         """Hold these rows in `window` (the same rows, on a larger store) from now on, and let
@@ -625,6 +627,13 @@ class ModuleCode:
     def tokens(self) -> Sequence[tuple[int, ...] | None]:
         """Per gid: the tokens of a gemm or accumulate, None for other instructions."""
         return _PerInstruction(self, "tokens")
+
+    def tokens_at(self, gids: Sequence[int] | np.ndarray) -> list[tuple[int, ...] | None]:
+        """`tokens` of each of `gids`, found in one pass."""
+        chiplets, indices = self.locate_all(np.asarray(gids, dtype=np.int64))
+        programs = self.programs
+        pairs = zip(chiplets.tolist(), indices.tolist(), strict=True)
+        return [programs[c].tokens[i] for c, i in pairs]
 
     @functools.cached_property
     def chiplets(self) -> list[int]:

@@ -427,7 +427,7 @@ def _well_formed(code: ModuleCode, opcode: int, *names: str) -> tuple[np.ndarray
     """`ModuleCode.fields` of the instructions with that opcode that have all their fields
     (a short one is its program's violation)."""
     gids = np.flatnonzero(code.opcodes() == opcode)
-    gids = gids[code.args.lengths()[gids] == len(OPCODES[opcode].fields)]
+    gids = gids[code.args.lengths(gids) == len(OPCODES[opcode].fields)]
     fields = OPCODES[opcode].fields
     return (gids, *(code.args.column(gids, fields.index(n)) for n in names))
 
@@ -466,9 +466,11 @@ class _Transfers:
         keyed = np.stack([side[order], tag[order], dst[order], src[order]])
         rank = np.empty(len(g), dtype=np.int64)
         rank[order] = np.arange(len(g)) - run_starts(keyed)
+        del keyed
         order = np.lexsort((side, rank, tag, dst, src))
         key = np.stack([rank[order], tag[order], dst[order], src[order]])
         same = (key[:, 1:] == key[:, :-1]).all(axis=0) if len(g) > 1 else np.zeros(0, bool)
+        del key
         first = np.flatnonzero(same)  # a send (sorted first) and its recv next to it
         a, b = order[first], order[first + 1]
         partner = np.full(len(code.code), -1, dtype=np.int64)
@@ -492,8 +494,7 @@ class _Transfers:
     def _bad_pairs(code: ModuleCode, a: np.ndarray, b: np.ndarray, unequal: np.ndarray):
         """Indices of the pairs (send a[k], recv b[k]) that break the rule: other bytes, other
         buffer kinds, or act buffers holding other tokens."""
-        lengths = code.bufs.lengths()
-        whole = (lengths[a] == 1) & (lengths[b] == 1)
+        whole = (code.bufs.lengths(a) == 1) & (code.bufs.lengths(b) == 1)
         kinds = np.asarray(code.buffer_kind, dtype=np.int64)
         buf_a, buf_b = code.bufs.column(a[whole], 0), code.bufs.column(b[whole], 0)
         bad = unequal.copy()

@@ -246,7 +246,7 @@ def _check_against_layer(layer: Layer, code: ModuleCode, report: _Report) -> Non
     wrong |= nbytes != 3 * layer.hidden * (hi - lo) * layer.weight_bytes
     flagged.append(g[good & wrong])
     g, expert, index, of, count = code.fields(GEMM, "expert", "slice", "of", "ops")
-    length, _, high = _token_extent(code, [code.tokens[k] for k in g.tolist()])
+    length, _, high = _token_extent(code, code.tokens_at(g))
     lo, hi = rows(index, of)
     good = (index >= 0) & (index < of)
     wrong = (expert < 0) | (expert >= experts) | (high >= layer.tokens)
@@ -305,7 +305,7 @@ def _token_problem(held, tokens: int) -> str | None:
 
 def _check_coverage(layer: Layer, code: ModuleCode, report: _Report) -> None:  # noqa: C901
     tokens = layer.tokens
-    args, held = code.args, code.tokens
+    args = code.args
     uses = np.zeros((layer.experts + layer.shared, tokens), dtype=bool)
     for expert in layer.used_experts:
         uses[expert, layer.expert_tokens(expert)] = True
@@ -313,7 +313,7 @@ def _check_coverage(layer: Layer, code: ModuleCode, report: _Report) -> None:  #
     gemms: dict[int, list[int]] = {}  # expert -> its gemms that count
     experts = layer.experts + layer.shared
     g, expert, index, of = code.fields(GEMM, "expert", "slice", "of")
-    _, low, high = _token_extent(code, [held[k] for k in g.tolist()])
+    _, low, high = _token_extent(code, code.tokens_at(g))
     # what the rules or _check_against_layer report is not counted
     counts = (index >= 0) & (index < of) & (expert >= 0) & (expert < experts)
     counts &= (high < tokens) & (low >= 0)
@@ -371,8 +371,8 @@ def _check_coverage(layer: Layer, code: ModuleCode, report: _Report) -> None:  #
 def _slice_counts(code: ModuleCode, gemms: list[int], tokens: int, of: int) -> np.ndarray:
     """How many gemms apply each (token, slice): one array operation for all of an expert's
     gemms."""
-    args, held = code.args, code.tokens
-    rows = [held[g] for g in gemms]
+    args = code.args
+    rows = code.tokens_at(gemms)
     table = np.zeros((tokens, of), dtype=np.int32)
     token_ids = np.fromiter(chain.from_iterable(rows), dtype=np.int64)
     slices = np.repeat(args.column(np.asarray(gemms, dtype=np.int64), 1), [len(r) for r in rows])

@@ -457,6 +457,7 @@ def test_programs_are_windows_on_their_modules_store(compiled) -> None:
     assert list(zip(chiplets.tolist(), indices.tolist(), strict=True)) == [
         code.locate(g) for g in gids.tolist()
     ]
+    assert code.tokens_at(gids) == [code.tokens[g] for g in gids.tolist()]
 
 
 def test_flows_are_the_loads_and_paired_sends_with_their_routes(compiled) -> None:
