@@ -188,14 +188,14 @@ def system_of(op: Operation) -> SystemAttr | None:
 
 
 def check_chiplet(op: Operation, chiplet: int, what: str) -> None:
-    """Raise unless `chiplet` is a chiplet of the mesh of `op`'s module (if it has a system)."""
+    """Raise unless `chiplet` is a chiplet of the machine of `op`'s module (if it has a system)."""
     if chiplet < 0:
         raise VerifyException(f"{what} {chiplet} is negative")
     system = system_of(op)
     if system is not None and chiplet >= system.num_chiplets:
+        last, shape = system.num_chiplets - 1, f"{system.rows.data}x{system.cols.data}"
         raise VerifyException(
-            f"{what} {chiplet} is outside the {system.rows.data}x{system.cols.data} mesh "
-            f"(chiplets 0..{system.num_chiplets - 1})"
+            f"{what} {chiplet} is not a chiplet of the machine (chiplets 0..{last}, {shape})"
         )
 
 

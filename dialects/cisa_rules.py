@@ -12,7 +12,7 @@ The rules:
   not freed before; each operand is of the kind its opcode takes (`cisa_model.OPCODES`); a
   weight buffer is filled (`load` or `recv`) before it is read (`gemm`, `send`);
 - fields: bytes, ops and slice counts are positive, `0 <= slice < of`, expert ids, seq numbers
-  and tags are not negative, DDR channels exist, peers are other chiplets of the mesh; a
+  and tags are not negative, DDR channels exist, peers are other chiplets of the machine; a
   `bytes` field is at most `MAX_FIELD["bytes"]` (2^48) and an `ops` field at most
   `MAX_FIELD["ops"]` (2^56), and a program's bytes fields, and its ops fields, add up to at
   most `MAX_PROGRAM_TOTAL` (2^62), so no sum the verifier or the simulator forms over a program
@@ -349,8 +349,8 @@ def _field_problem(opcode, args, chiplet: int, machine: Machine | None) -> str |
             if peer == chiplet:
                 return f"chiplet {peer} cannot exchange data with itself"
             if peer < 0 or (machine is not None and peer >= machine.chiplets):
-                limit = f" of {machine.chiplets}" if machine is not None else ""
-                return f"peer chiplet {peer} is not a chiplet of the mesh{limit}"
+                limit = f" ({machine.chiplets} chiplets)" if machine is not None else ""
+                return f"peer chiplet {peer} is not a chiplet of the machine{limit}"
     return None
 
 
@@ -393,7 +393,7 @@ def _module_violations(code: ModuleCode, machine: Machine | None) -> list[Violat
     if machine is not None:
         for chiplet in programs:
             if not 0 <= chiplet < machine.chiplets:
-                out.append(Violation(chiplet, None, "a program for a chiplet not on the mesh"))
+                out.append(Violation(chiplet, None, "a program for a chiplet not on the machine"))
     out += _channel_violations(code)
     out += _Transfers.of(code).violations
     counts = {c: p.code.count(BARRIER) for c, p in programs.items()}

@@ -79,9 +79,9 @@ MAX_MLIR_NESTING = 64
 
 # instructions in the programs of one layer, over all chiplets: 16M. lower-to-cisa refuses a
 # plan whose count (an upper bound computed from the plan, before anything is built) is
-# larger. DeepSeek-V3 at 1024 tokens on an 8x8 mesh has 2.9M; simulating it peaks at 1.72 GiB,
-# about 620 bytes per instruction (SIMULATOR_BYTES_PER_INSTRUCTION, measured with
-# benchmarks/scale.py), so 16M instructions need about 10 GiB.
+# larger. DeepSeek-V3 at 1024 tokens on an 8x8 mesh has 2.9M; simulating it peaks at 880-920
+# MiB, about 300 bytes per instruction (SIMULATOR_BYTES_PER_INSTRUCTION, measured with
+# benchmarks/scale.py; 16.5M instructions peaked at 4.4 GiB, 280 bytes each).
 MAX_INSTRUCTIONS = 2**24
 # slices over all experts of a layer: 256K. The plan passes take about 20 us per slice, so the
 # limit bounds planning to a few seconds; DeepSeek-V3 at 1024 tokens has 256 experts x 16.
@@ -94,4 +94,4 @@ MAX_SLICES = 2**18
 MAX_INSTRUCTION_BYTES = _CISA_FIELD["bytes"]
 MAX_INSTRUCTION_OPS = _CISA_FIELD["ops"]
 MAX_PROGRAM_TOTAL = _CISA_PROGRAM_TOTAL
-SIMULATOR_BYTES_PER_INSTRUCTION = 640
+SIMULATOR_BYTES_PER_INSTRUCTION = 300

@@ -208,7 +208,7 @@ class LowerToCisaPass(FsedpPass):
                 f"the programs would hold up to {count} instructions, more than the limit of "
                 f"{limits.MAX_INSTRUCTIONS} per layer (README: Limits; simulating them would take "
                 f"about {gib:.0f} GiB); use fewer slices (the strategy option `slices`), fewer "
-                "tokens or a smaller mesh"
+                "tokens or fewer chiplets"
             )
 
     def _slice_plan(self, layer: Layer, experts: list[ExpertOp]) -> dict[int, tuple]:

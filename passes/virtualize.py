@@ -152,8 +152,8 @@ class VirtualizePass(FsedpPass):
         for index, (_, chiplet) in enumerate(ddr):
             if not 0 <= chiplet < layer.chiplets:
                 raise self.error(
-                    f"DDR channel {index} is attached to chiplet {chiplet}, which is not on the "
-                    f"{system.rows.data}x{system.cols.data} mesh, so it reaches no chiplet"
+                    f"DDR channel {index} is attached to chiplet {chiplet}, which is not a chiplet "
+                    f"of the machine (chiplets 0..{layer.chiplets - 1}), so it reaches no chiplet"
                 )
         for expert in experts:
             channels = int_array(expert, "channels")

@@ -1,4 +1,4 @@
-// EXPECT: exit 1: {file}:11:36: error: program chiplet 3 is outside the 1x1 mesh (chiplets 0..0)
+// EXPECT: exit 1: {file}:11:36: error: program chiplet 3 is not a chiplet of the machine (chiplets 0..0, 1x1)
 // a program for chiplet 3 of a 1x1 mesh
 builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", rows 1, cols 1, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608, ddr [25.6 at 0], d2d_gbps 288.0, hop_latency_cycles 8, element_bytes 1, slice_buffers 12>, fsedp.routing = "inline", fsedp.strategy = "ep", fsedp.strategy_options = {"partition-tokens-policy" = "block", "place-experts-policy" = "round-robin", schedule = "ring", "round-bytes" = 0 : i64, slices = 1 : i64, "min-slices" = 1 : i64, buffers = 0 : i64, order = "paired", mode = "even", shape = "tree", "skip-idle" = true, entry = "nearest-need", "slice-buffers" = 5 : i64, reserve = 0 : i64, "keep-plan" = true, deadlock = true, verify = true}} {
   moe.layer @layer0 model #moe.model<"t", hidden 8, ffn 8, experts 1, shared 0, top_k 1, bytes 1> routing dense<[

@@ -1,4 +1,4 @@
-// EXPECT: exit 1: {file}:18:5: error: chiplet 0, instruction 6 (cisa.send %w2 to 7 tag 0 bytes 192): peer chiplet 7 is not a chiplet of the mesh of 2
+// EXPECT: exit 1: {file}:18:5: error: chiplet 0, instruction 6 (cisa.send %w2 to 7 tag 0 bytes 192): peer chiplet 7 is not a chiplet of the machine (2 chiplets)
 // a send to chiplet 7 of a 1x2 mesh
 builtin.module attributes {chiplet.system = #chiplet.system<"paper-2x2", rows 1, cols 2, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 8388608, ddr [25.6 at 0], d2d_gbps 288.0, hop_latency_cycles 8, element_bytes 1, slice_buffers 12>, fsedp.routing = "inline", fsedp.strategy = "fsedp", fsedp.strategy_options = {policy = "block", slices = 1 : i64, "min-slices" = 1 : i64, buffers = 0 : i64, order = "id", mode = "per-expert", shape = "tree", "skip-idle" = true, entry = "nearest-need", "slice-buffers" = 7 : i64, reserve = 1 : i64, "keep-plan" = true, deadlock = true, verify = true}} {
   moe.layer @layer0 model #moe.model<"t", hidden 8, ffn 8, experts 1, shared 0, top_k 1, bytes 1> routing dense<[

@@ -23,7 +23,7 @@ chiplet.expert 0 slices 1 bytes 10 tokens 1 {rounds = array<i64: 1, 0>}
 builtin.module attributes {chiplet.system = #chiplet.system<"p", rows 2, cols 2, clock_ghz 0.8, ops_per_cycle 2048, sram_bytes 1024, ddr [25.6 at 0], d2d_gbps 288.0, hop_latency_cycles 8, element_bytes 1, slice_buffers 2>} {
   chiplet.partition policy "block" owners array<i64: 0, 4>
 }
-// CHECK: Operation does not verify: token owner chiplet 4 is outside the 2x2 mesh (chiplets 0..3)
+// CHECK: Operation does not verify: token owner chiplet 4 is not a chiplet of the machine (chiplets 0..3, 2x2)
 
 // -----
 

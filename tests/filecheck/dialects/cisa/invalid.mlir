@@ -77,7 +77,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"p", rows 1, cols 2,
     cisa.end
   }
 }
-// CHECK: Operation does not verify: chiplet 0, instruction 1 (cisa.recv %w0 from 2 tag 0 bytes 16): peer chiplet 2 is not a chiplet of the mesh of 2
+// CHECK: Operation does not verify: chiplet 0, instruction 1 (cisa.recv %w0 from 2 tag 0 bytes 16): peer chiplet 2 is not a chiplet of the machine (2 chiplets)
 
 // -----
 
@@ -86,7 +86,7 @@ builtin.module attributes {chiplet.system = #chiplet.system<"p", rows 1, cols 2,
     cisa.end
   }
 }
-// CHECK: Operation does not verify: program chiplet 2 is outside the 1x2 mesh (chiplets 0..1)
+// CHECK: Operation does not verify: program chiplet 2 is not a chiplet of the machine (chiplets 0..1, 1x2)
 
 // -----
 
