@@ -2,7 +2,7 @@
 
     python benchmarks/sim_speed.py                 # 4 models x {64, 256} tokens x 4 strategies
     python benchmarks/sim_speed.py --quick         # DeepSeek-MoE only
-    python benchmarks/sim_speed.py --stand-in      # no compiler: backends.sim.testing's
+    python benchmarks/sim_speed.py --stand-in      # no compiler: fsedp_compiler.testing's
                                                    # streaming programs instead (engine only)
 
 Each case is a fresh module (paper-2x2, Zipf s = 1.2, seed 7), compiled with
@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backends.sim import simulate  # noqa: E402
 from backends.sim.engine import run  # noqa: E402
 from backends.sim.program import flatten  # noqa: E402
-from backends.sim.testing import streaming_module, workload_module  # noqa: E402
 from fsedp_compiler.perf import paused_gc  # noqa: E402
+from fsedp_compiler.testing import streaming_module, workload_module  # noqa: E402
 
 MODELS = ("deepseek-moe-16b", "qwen3-30b-a3b", "phi-3.5-moe", "yuan2.0-m32")
 TOKENS = (64, 256)

@@ -38,9 +38,9 @@ def run_case(job: tuple[str, int, str, str, tuple]) -> tuple[tuple, float | None
     """latency / workload bound of one compiled and simulated layer, or None and the error."""
     model, tokens, system, strategy, options = job
     from backends.sim import simulate
-    from backends.sim.testing import workload_module
     from fsedp_compiler.errors import FsedpError
     from fsedp_compiler.pipelines import compile_module
+    from fsedp_compiler.testing import workload_module
 
     module = workload_module(model, tokens, system=system, zipf_s=0.8, seed=7)
     try:

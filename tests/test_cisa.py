@@ -12,7 +12,6 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 
 from backends.sim import SimError, simulate
-from backends.sim.testing import module_text, parse, workload_module
 from dialects import cisa
 from dialects.cisa_model import (
     OPCODES,
@@ -25,6 +24,7 @@ from dialects.cisa_rules import module_violations, pair_transfers, program_viola
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.pipelines import compile_module, pipeline_passes
 from fsedp_compiler.registry import context
+from fsedp_compiler.testing import module_text, parse, workload_module
 from passes.verify_programs import VerifyProgramsPass
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from backends.sim.testing import ONE_SLICE_PROGRAM, module_text
 from fsedp_compiler import cli, opt_command, registry, sim_cli
 from fsedp_compiler.cli_common import (
     EXIT_INTERNAL_ERROR,
@@ -23,6 +22,7 @@ from fsedp_compiler.cli_common import (
     EXIT_USAGE_ERROR,
     EXIT_USER_ERROR,
 )
+from fsedp_compiler.testing import ONE_SLICE_PROGRAM, module_text
 
 TOOLS = {"opt": cli.run, "sim": sim_cli.run}
 MOE = (

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backends.sim.program import flatten
-from backends.sim.testing import workload_module
 from dialects import cisa
 from dialects.cisa_model import (
     ACT,
@@ -43,6 +42,7 @@ from dialects.cisa_rules import (
     program_violations,
 )
 from fsedp_compiler.pipelines import compile_module
+from fsedp_compiler.testing import workload_module
 
 # -- references: the rules as a single pass over the instructions -------------------------------
 

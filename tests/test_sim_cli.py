@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.sim.testing import ONE_SLICE_PROGRAM, module_text
 from fsedp_compiler import cli, sim_cli
+from fsedp_compiler.testing import ONE_SLICE_PROGRAM, module_text
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "deepseek_trace_8.moe"
 PROGRAM = ONE_SLICE_PROGRAM

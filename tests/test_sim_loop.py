@@ -18,8 +18,8 @@ from mypy_extensions import i64
 
 from backends.sim import engine, loop_choice
 from backends.sim.program import flatten
-from backends.sim.testing import workload_module
 from fsedp_compiler.pipelines import compile_module
+from fsedp_compiler.testing import workload_module
 
 CASES = [
     ("deepseek-moe-16b", 32, "paper-2x2", "fsedp"),

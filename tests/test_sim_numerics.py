@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backends.sim import SimError, simulate
-from backends.sim.testing import module_text, parse, streaming_module
 from dialects.chiplet import SystemAttr
 from dialects.machine import DdrChannel, SystemSpec
 from dialects.moe import ModelAttr
+from fsedp_compiler.testing import module_text, parse, streaming_module
 
 LAYER = (
     '  moe.layer @layer0 model #moe.model<"tiny", hidden 8, ffn 4, experts 2, shared 0, '

@@ -1,6 +1,6 @@
 """Hand-computed timing, SRAM and error cases of the simulator, on small hand-written cisa IR.
 
-The test machine (backends/sim/testing.py) runs at 1 GHz, so GB/s are bytes per cycle:
+The test machine (fsedp_compiler/testing.py) runs at 1 GHz, so GB/s are bytes per cycle:
 DDR channels of 32 B/cycle at chiplets 0 and 3, links of 16 B/cycle, 100 ops/cycle, 5 cycles
 per hop. Chiplets of the 2x2 mesh: 0 (0,0), 1 (0,1), 2 (1,0), 3 (1,1).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from backends.sim import SimError, simulate
-from backends.sim.testing import TEST_SYSTEM, module_text, parse, system_text
 from dialects.machine import Link
+from fsedp_compiler.testing import TEST_SYSTEM, module_text, parse, system_text
 
 
 def sim(programs: dict[int, str], **kwargs):

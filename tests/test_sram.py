@@ -7,13 +7,13 @@ import json
 import pytest
 
 from backends.sim import simulate
-from backends.sim.testing import module_text
 from dialects.chiplet import SYSTEM_ATTR_NAME
 from fsedp_compiler import sim_cli
 from fsedp_compiler.errors import FsedpError
 from fsedp_compiler.frontend import build_module, parse_moe
 from fsedp_compiler.pipelines import compile_module
 from fsedp_compiler.sram import MIN_STEP_BYTES, least_sram
+from fsedp_compiler.testing import module_text
 
 # A small layer (1.5 MiB per expert) on a 1 MiB machine, so that each trial takes milliseconds.
 LAYER = """system paper-2x2 { sram_bytes = 1048576 }

@@ -11,7 +11,7 @@ from functools import cache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.sim.testing import parse
+from fsedp_compiler.testing import parse
 from passes.schedule_trajectories import EXACT_TOUR_LIMIT, _Router
 
 
