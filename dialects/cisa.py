@@ -54,7 +54,14 @@ import re
 import weakref
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import I64, DenseArrayBase, IntegerAttr, StringAttr, SymbolNameConstraint
+from xdsl.dialects.builtin import (
+    I64,
+    DenseArrayBase,
+    IntegerAttr,
+    StringAttr,
+    SymbolNameConstraint,
+    i32,
+)
 from xdsl.dialects.utils.enum_attribute import EnumAttribute
 from xdsl.ir import (
     Block,
@@ -151,7 +158,7 @@ def _i64(value: int) -> IntegerAttr:
 
 
 def _tokens(tokens: Sequence[int]) -> DenseArrayBase:
-    return DenseArrayBase.from_list(IntegerAttr(0, 32).type, list(tokens))
+    return DenseArrayBase.from_list(i32, list(tokens))
 
 
 # -- a program's instructions as data -----------------------------------------------------------
