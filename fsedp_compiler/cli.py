@@ -311,7 +311,7 @@ class PassTimer:
 
 def main(args: Sequence[str] | None = None) -> None:
     perf.one_shot_process()
-    sys.exit(run(args))
+    perf.exit_process(run(args))
 
 
 def run(args: Sequence[str] | None = None) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gc
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 # Objects moved to the oldest generation by `paused_gc` since the last full collection, and the
 # count at which `paused_gc` runs one (see there).
@@ -59,6 +62,23 @@ def one_shot_process() -> None:
     after the other calls `collect_between_inputs()` between them.
     """
     gc.disable()
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a command-line run with `code` without freeing its objects one by one.
+
+    Python's own exit frees every object of the large graph the run built (xDSL IR, programs,
+    arrays) and collects once more over all of them: about 60 ms of the 0.55 s `fsedp-sim`
+    takes on examples/deepseek_moe_256.moe. Nothing is left to do then but flush the standard
+    streams (output files are written and closed before the run returns), so the process ends
+    at once, as mypy's command line does."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:  # None: the stream was closed before the process started
+                stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
+            pass
+    os._exit(code)
 
 
 def collect_between_inputs() -> None:

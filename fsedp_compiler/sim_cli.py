@@ -340,4 +340,4 @@ def _least_sram(module: ModuleOp, strategy: str | None):
 
 def main(args: Sequence[str] | None = None) -> None:
     perf.one_shot_process()
-    sys.exit(run(args))
+    perf.exit_process(run(args))

@@ -4,6 +4,8 @@ still freed (by the next full collection, or by paused_gc itself after enough ob
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import weakref
 
 import pytest
@@ -116,3 +118,17 @@ def test_objects_the_caller_froze_stay_frozen(collector_on):
     finally:
         gc.unfreeze()
     assert len(kept) == len(made) == 100
+
+
+def test_exit_process_flushes_the_standard_streams_and_keeps_the_code():
+    """The tools end without freeing their objects, but nothing they printed is lost."""
+    script = (
+        "import sys\n"
+        "from fsedp_compiler import perf\n"
+        "sys.stdout.write('out' * 10000)\n"  # more than one buffer, the last part unflushed
+        "sys.stderr.write('err')\n"
+        "perf.exit_process(3)\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out" * 10000, "err")
