@@ -132,3 +132,14 @@ def test_exit_process_flushes_the_standard_streams_and_keeps_the_code():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert (done.returncode, done.stdout, done.stderr) == (3, "out" * 10000, "err")
+
+
+def test_exit_process_exits_normally_under_a_tracer_so_it_can_report():
+    previous = sys.gettrace()
+    sys.settrace(lambda *_: None)  # as a coverage tool or a debugger does
+    try:
+        with pytest.raises(SystemExit) as exited:
+            perf.exit_process(4)
+    finally:
+        sys.settrace(previous)
+    assert exited.value.code == 4
