@@ -79,7 +79,7 @@ MAX_MLIR_NESTING = 64
 
 # instructions in the programs of one layer, over all chiplets: 16M. lower-to-cisa refuses a
 # plan whose count (an upper bound computed from the plan, before anything is built) is
-# larger. DeepSeek-V3 at 1024 tokens on an 8x8 mesh has 2.9M; simulating it peaks at 880-920
+# larger. DeepSeek-V3 at 1024 tokens on an 8x8 mesh has 2.9M; simulating it peaks at 870-910
 # MiB, about 300 bytes per instruction (SIMULATOR_BYTES_PER_INSTRUCTION, measured with
 # benchmarks/scale.py; 16.5M instructions peaked at 4.4 GiB, 280 bytes each).
 MAX_INSTRUCTIONS = 2**24
