@@ -237,7 +237,7 @@ for _op in OPCODES:
 def _build(machine: Machine, code: ModuleCode) -> FlatProgram:
     """The engine's columns from well-formed programs (the rules have been checked). Each
     numpy column is let go as soon as its vec is made and nothing else needs it (the vecs are
-    read through views after); on V3 that keeps about 10 MiB off the peak."""
+    read through views after)."""
     ops = code.opcodes().astype(np.int64)
     n = len(ops)
     bflat, bat = code.bufs.arrays()
